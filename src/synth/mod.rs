@@ -1,0 +1,1 @@
+//! Synthetic H&E slides with known mitoses and mimics, for tests, benchmarks and demos.

@@ -1,0 +1,4 @@
+//! The one integration-test binary: modules per area, each testing the library or the
+//! `mitocount` binary end to end.
+
+mod cli;
