@@ -4,3 +4,7 @@
 //! A field's *core* tiles the slide exactly once; its *read* rectangle adds a halo so
 //! that kernels near the core border see real pixels. A detection belongs to the field
 //! whose core holds its centre, so nothing is counted twice.
+
+pub mod tissue;
+
+pub use tissue::TissueMask;
