@@ -14,6 +14,9 @@ pub fn run(cli: Cli) -> Result<()> {
     pool.install(|| match &cli.command {
         Command::Info(args) => run_info(args),
         Command::Synth(_) => Err(Error::invalid_option("synth", "not implemented yet")),
+        Command::Count(_) | Command::Batch(_) => {
+            Err(Error::invalid_option("count", "not implemented yet"))
+        }
     })
 }
 

@@ -8,3 +8,10 @@
 pub mod tissue;
 
 pub use tissue::TissueMask;
+pub mod grid;
+
+pub use grid::{HpfGrid, RectPx, SquareGrid};
+pub use tissue::TissueOptions;
+pub mod overview;
+
+pub use overview::{read_overview, Overview};

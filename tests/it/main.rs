@@ -2,3 +2,5 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod stain;
+mod tiling;
