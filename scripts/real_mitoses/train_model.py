@@ -170,12 +170,17 @@ class GBM:
     @staticmethod
     def _tree_value(nodes, X):
         out = np.zeros(X.shape[0])
-        for i in range(X.shape[0]):
-            k = 0
-            while nodes[k][0] == "split":
-                _, j, t, l, r = nodes[k]
-                k = l if X[i, j] < t else r
-            out[i] = nodes[k][1]
+        stack = [(0, np.arange(X.shape[0]))]
+        while stack:
+            k, idx = stack.pop()
+            node = nodes[k]
+            if node[0] == "leaf":
+                out[idx] = node[1]
+                continue
+            _, j, t, l, r = node
+            below = X[idx, j] < t
+            stack.append((l, idx[below]))
+            stack.append((r, idx[~below]))
         return out
 
     def decision(self, X):
@@ -226,7 +231,7 @@ def merge_pairs(calls, merge_um, ratio):
     return out
 
 
-def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=8.0, ratio=1.6):
+def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):
     by_crop = {}
     for (stem, cell, d, row, cls), s in zip(data, scores):
         if s >= threshold:
@@ -250,7 +255,7 @@ def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=8.0, ratio=1
     return hits / n, off / n, {k: v[0] / max(v[1], 1) for k, v in hits_by.items()}, far / n
 
 
-def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=8.0, ratio=1.6):
+def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):
     """Per-crop recall (overall and by class), share of crops with an unmatched call
     (strict) and share with a call more than 15 um from the centre, after pair merging."""
     by_crop = {}

@@ -138,6 +138,37 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
     }
 }
 
+/// Box-averages `plane` (whose column 0 has global grid index `gx0`, row 0 `gy0`) by
+/// `factor` on the global grid: coarse pixel `J` covers fine global pixels
+/// `[J factor, (J + 1) factor)`. Returns the coarse plane and the global index of its
+/// pixel (0, 0). Blocks cut by the plane's edge are dropped.
+pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64, i64) {
+    if factor <= 1 {
+        return (plane.clone(), gx0, gy0);
+    }
+    let f = factor as i64;
+    let c0 = (-gx0).rem_euclid(f) as usize;
+    let r0 = (-gy0).rem_euclid(f) as usize;
+    let w = plane.width.saturating_sub(c0) / factor;
+    let h = plane.height.saturating_sub(r0) / factor;
+    let mut out = Plane::zeros(w, h);
+    let norm = 1.0 / (factor * factor) as f32;
+    for row in 0..h {
+        let dst = &mut out.data[row * w..(row + 1) * w];
+        for k in 0..factor {
+            let src = plane.row(r0 + row * factor + k);
+            for (col, d) in dst.iter_mut().enumerate() {
+                let start = c0 + col * factor;
+                *d += src[start..start + factor].iter().sum::<f32>();
+            }
+        }
+        for d in dst.iter_mut() {
+            *d *= norm;
+        }
+    }
+    (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f)
+}
+
 /// Deconvolution tables indexed by the sum of `n` samples of one channel: entry `s` holds
 /// that channel's contribution to each stain at the mean intensity `s / n`.
 struct SumLuts {
@@ -160,7 +191,9 @@ impl SumLuts {
                 (0..len)
                     .map(|sum| {
                         let mean = (sum as f64 / n as f64).max(0.5);
-                        let od = -(mean / background[c]).log10();
+                        // Clamped at 0 like `stain::optical_density`: brighter than the
+                        // background is background.
+                        let od = (-(mean / background[c]).log10()).max(0.0);
                         (od * inv[c][s]) as f32
                     })
                     .collect()
@@ -218,6 +251,19 @@ mod tests {
         assert_eq!(p.level0_y(0.0), 41.0);
         assert!((p.h.data[0] - d.h_od(px)).abs() < 1e-5);
         assert!((p.e.data[7] - d.e_od(px)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn decimation_is_aligned_to_the_global_grid() {
+        let mut p = Plane::zeros(7, 5);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        // Global column 3 is odd: the first block starts at plane column 1.
+        let (d, gx, gy) = decimate(&p, 3, 4, 2);
+        assert_eq!((d.width, d.height, gx, gy), (3, 2, 2, 2));
+        // Block of plane columns 1..3, rows 0..2: (1 + 2 + 8 + 9) / 4.
+        assert_eq!(d.data[0], 5.0);
     }
 
     #[test]

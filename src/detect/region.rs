@@ -49,6 +49,10 @@ pub struct RegionPlanes<'a> {
 /// Measurements of one region in working pixels and OD.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RegionMeasure {
+    /// Column of the haematoxylin peak minus the seed's column (px).
+    pub peak_dx: isize,
+    /// Row of the peak minus the seed's row (px).
+    pub peak_dy: isize,
     /// Centroid column minus the seed's column (px, fractional).
     pub centroid_dx: f64,
     /// Centroid row minus the seed's row (px).
@@ -133,10 +137,11 @@ pub fn measure(
             }
         }
     }
-    // Background: 25th percentile of the smoothed H in the disc.
-    let mut disc_values: Vec<f32> = Vec::with_capacity((2 * r as usize + 1).pow(2));
-    for dy in -r..=r {
-        for dx in -r..=r {
+    // Background: 25th percentile of the smoothed H in the disc, sampled every other
+    // pixel in x and y (the smoothing makes neighbours redundant).
+    let mut disc_values: Vec<f32> = Vec::with_capacity((r as usize + 1).pow(2));
+    for dy in (-r..=r).step_by(2) {
+        for dx in (-r..=r).step_by(2) {
             if in_disc(dx, dy) {
                 disc_values.push(at(dx, dy, hs));
             }
@@ -233,12 +238,20 @@ pub fn measure(
     let perimeter_px = edges as f64 * std::f64::consts::FRAC_PI_4;
     let (hull_pixels, hull_perimeter) = hull_of_rows(&pixels);
 
-    // Ring: pixels outside the region within ring_px (chamfer distance) of it.
-    let ring = ring_mask(&mask, side, params.ring_px);
+    // Ring: pixels outside the region within ring_px (chamfer distance) of it, found in
+    // the region's bounding box grown by the ring width.
+    let ring_rect = Rect::around(&pixels, params.ring_px as isize + 1, m);
+    let ring_dist = chamfer_in(&mask, side, m, &ring_rect, true);
+    let ring_limit = 3 * params.ring_px as u32;
+    let in_ring = |dx: isize, dy: isize| -> bool {
+        ring_rect
+            .index(dx, dy)
+            .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= ring_limit)
+    };
     let (mut rh, mut re, mut rn) = (0.0f64, 0.0f64, 0usize);
-    for dy in -m..=m {
-        for dx in -m..=m {
-            if ring[idx(dx, dy)] {
+    for dy in ring_rect.y0..=ring_rect.y1 {
+        for dx in ring_rect.x0..=ring_rect.x1 {
+            if in_ring(dx, dy) {
                 rh += f64::from(at(dx, dy, planes.h));
                 re += f64::from(at(dx, dy, planes.e));
                 rn += 1;
@@ -258,14 +271,16 @@ pub fn measure(
     };
     // Rim of the outer region (within rim_px of its edge) against its interior: an
     // interphase nucleus has a membrane, darker than its inside; a figure has none.
-    let inside_dist = chamfer(&outer_mask, side, false);
+    let rim_rect = Rect::around(&outer_pixels, 1, m);
+    let inside_dist = chamfer_in(&outer_mask, side, m, &rim_rect, false);
     let rim_limit = 3 * params.rim_px as u32;
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
     let mut outer_sorted = outer_pixels.clone();
     outer_sorted.sort_unstable_by_key(|&(dx, dy)| (dy, dx));
     for &(dx, dy) in &outer_sorted {
         let v = f64::from(at(dx, dy, planes.h));
-        if inside_dist[idx(dx, dy)] <= rim_limit {
+        let d = rim_rect.index(dx, dy).map_or(0, |i| inside_dist[i]);
+        if d <= rim_limit {
             rim_sum += v;
             rim_n += 1;
         } else {
@@ -292,16 +307,17 @@ pub fn measure(
         0.0
     };
 
-    // Context: the disc of context_radius around the seed, minus region and ring.
+    // Context: the disc of context_radius around the seed, minus region and ring,
+    // sampled every other pixel in x and y.
     let cr = params.context_radius_px as isize;
-    let mut context: Vec<f32> = Vec::with_capacity((2 * cr as usize + 1).pow(2));
-    for dy in -cr..=cr {
-        for dx in -cr..=cr {
+    let mut context: Vec<f32> = Vec::with_capacity((cr as usize + 1).pow(2));
+    for dy in (-cr..=cr).step_by(2) {
+        for dx in (-cr..=cr).step_by(2) {
             if dx * dx + dy * dy > cr * cr {
                 continue;
             }
             let local = dx.abs() <= m && dy.abs() <= m;
-            if local && (mask[idx(dx, dy)] || ring[idx(dx, dy)]) {
+            if local && (mask[idx(dx, dy)] || in_ring(dx, dy)) {
                 continue;
             }
             context.push(at(dx, dy, hs));
@@ -336,6 +352,8 @@ pub fn measure(
     };
 
     Some(RegionMeasure {
+        peak_dx: pdx,
+        peak_dy: pdy,
         centroid_dx: cx,
         centroid_dy: cy,
         area_px: n,
@@ -383,25 +401,75 @@ const NEIGHBOURS_8: [(isize, isize); 8] = [
 ];
 const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
 
-/// Pixels not in `mask` whose chamfer distance to it is at most `width_px`.
-fn ring_mask(mask: &[bool], side: usize, width_px: usize) -> Vec<bool> {
-    let d = chamfer(mask, side, true);
-    let limit = 3 * width_px as u32;
-    d.iter().map(|&v| v > 0 && v <= limit).collect()
+/// A rectangle of window offsets, inclusive.
+#[derive(Debug, Clone, Copy)]
+struct Rect {
+    x0: isize,
+    y0: isize,
+    x1: isize,
+    y1: isize,
 }
 
-/// 3-4 chamfer distance (3 per pixel step, 4 per diagonal step; Borgefors 1986) of every
-/// pixel of a `side x side` window to the nearest pixel whose mask value is `target`.
-/// Outside the window counts as not `target`.
-fn chamfer(mask: &[bool], side: usize, target: bool) -> Vec<u32> {
+impl Rect {
+    /// The bounding box of `pixels` grown by `margin`, clamped to `[-m, m]`.
+    fn around(pixels: &[(isize, isize)], margin: isize, m: isize) -> Rect {
+        let mut r = Rect {
+            x0: isize::MAX,
+            y0: isize::MAX,
+            x1: isize::MIN,
+            y1: isize::MIN,
+        };
+        for &(x, y) in pixels {
+            r.x0 = r.x0.min(x);
+            r.y0 = r.y0.min(y);
+            r.x1 = r.x1.max(x);
+            r.y1 = r.y1.max(y);
+        }
+        Rect {
+            x0: (r.x0 - margin).max(-m),
+            y0: (r.y0 - margin).max(-m),
+            x1: (r.x1 + margin).min(m),
+            y1: (r.y1 + margin).min(m),
+        }
+    }
+
+    fn width(&self) -> usize {
+        (self.x1 - self.x0 + 1).max(0) as usize
+    }
+
+    fn height(&self) -> usize {
+        (self.y1 - self.y0 + 1).max(0) as usize
+    }
+
+    /// Row-major index of an offset inside the rectangle.
+    fn index(&self, x: isize, y: isize) -> Option<usize> {
+        if x < self.x0 || x > self.x1 || y < self.y0 || y > self.y1 {
+            return None;
+        }
+        Some((y - self.y0) as usize * self.width() + (x - self.x0) as usize)
+    }
+}
+
+/// 3-4 chamfer distance (3 per pixel step, 4 per diagonal step; Borgefors 1986,
+/// doi:10.1016/S0734-189X(86)80047-0) of every pixel of `rect` to the nearest pixel whose
+/// value in the window mask (`side x side`, offsets `-m..=m`) is `target`, computed
+/// within `rect` only. Returned row-major over `rect`.
+fn chamfer_in(mask: &[bool], side: usize, m: isize, rect: &Rect, target: bool) -> Vec<u32> {
     const INF: u32 = u32::MAX / 4;
-    let mut d: Vec<u32> = mask
-        .iter()
-        .map(|&v| if v == target { 0 } else { INF })
-        .collect();
-    let at = |x: usize, y: usize| y * side + x;
-    for y in 0..side {
-        for x in 0..side {
+    let (w, h) = (rect.width(), rect.height());
+    let mut d = vec![INF; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (rect.x0 + x as isize, rect.y0 + y as isize);
+            let i = (dy + m) as usize * side + (dx + m) as usize;
+            if mask[i] == target {
+                d[y * w + x] = 0;
+            }
+        }
+    }
+    let at = |x: usize, y: usize| y * w + x;
+    for y in 0..h {
+        for x in 0..w {
             let mut v = d[at(x, y)];
             if x > 0 {
                 v = v.min(d[at(x - 1, y)] + 3);
@@ -411,22 +479,22 @@ fn chamfer(mask: &[bool], side: usize, target: bool) -> Vec<u32> {
                 if x > 0 {
                     v = v.min(d[at(x - 1, y - 1)] + 4);
                 }
-                if x + 1 < side {
+                if x + 1 < w {
                     v = v.min(d[at(x + 1, y - 1)] + 4);
                 }
             }
             d[at(x, y)] = v;
         }
     }
-    for y in (0..side).rev() {
-        for x in (0..side).rev() {
+    for y in (0..h).rev() {
+        for x in (0..w).rev() {
             let mut v = d[at(x, y)];
-            if x + 1 < side {
+            if x + 1 < w {
                 v = v.min(d[at(x + 1, y)] + 3);
             }
-            if y + 1 < side {
+            if y + 1 < h {
                 v = v.min(d[at(x, y + 1)] + 3);
-                if x + 1 < side {
+                if x + 1 < w {
                     v = v.min(d[at(x + 1, y + 1)] + 4);
                 }
                 if x > 0 {

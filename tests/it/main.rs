@@ -2,5 +2,6 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod detect;
 mod stain;
 mod tiling;
