@@ -85,13 +85,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             y0 += field_px;
         }
+        // Where each candidate was detected, before pair merging moves pair survivors.
+        let detected: Vec<(f64, f64, f64, f64)> = candidates
+            .iter()
+            .map(|c| (c.x_px, c.y_px, c.x_um, c.y_um))
+            .collect();
         detect::classify(&mut candidates, &stats, &opts);
         let elapsed = start.elapsed();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
         let csv_path = out.join(format!("{stem}.detections.csv"));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
         let typical = detect::Typical::from_stats(&stats);
-        write!(f, "x_px,y_px,x_um,y_um,score,class,pairing")?;
+        write!(
+            f,
+            "x_px,y_px,x_um,y_um,score,class,pairing,det_x_px,det_y_px,det_x_um,det_y_um"
+        )?;
         if let Some(c) = candidates.first() {
             for (name, _) in c.features.named() {
                 write!(f, ",{name}")?;
@@ -116,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             q(false, 0.75),
             q(false, 0.9),
         ];
-        for c in &candidates {
+        for (c, det) in candidates.iter().zip(&detected) {
             let pairing = match c.pairing {
                 detect::Pairing::Single => "single",
                 detect::Pairing::Merged { .. } => "merged",
@@ -133,6 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 c.class.label(),
                 pairing
             )?;
+            write!(f, ",{:.2},{:.2},{:.3},{:.3}", det.0, det.1, det.2, det.3)?;
             for (_, v) in c.features.named() {
                 write!(f, ",{v:.5}")?;
             }

@@ -5,12 +5,14 @@ use super::model;
 use super::{Candidate, Class, DetectOptions, Features, NucleusStats, Pairing};
 
 /// Number of model inputs.
-pub const INPUTS: usize = 24;
+pub const INPUTS: usize = 26;
 
 /// The model inputs' names, in the order of [`inputs`]. Darkness is judged against the
 /// slide's typical nucleus (`rel`, see [`Typical`]) and against the candidate's own
-/// neighbourhood (`context`); the rest are shape, texture and colour ratios that do not
-/// depend on stain intensity.
+/// neighbourhood (`context`, `dark_neighbours`); the rest are shape, texture and
+/// surroundings, as ratios that do not depend on stain intensity. The colour of the
+/// chromatin itself (eosin or residual over haematoxylin) is deliberately not an input:
+/// it varies with the lab and scanner more than with the cell cycle.
 pub const INPUT_NAMES: [&str; INPUTS] = [
     "ln_rel_mean_h",
     "ln_rel_max_h",
@@ -28,14 +30,16 @@ pub const INPUT_NAMES: [&str; INPUTS] = [
     "edge_sharpness",
     "rel_blob_response",
     "ln_blob_radius_um",
-    "residual_over_h",
-    "e_over_h",
-    "ring_e_over_h",
     "ring_h_over_h",
     "rel_ring_total",
     "ln_outer_area_ratio",
     "membrane_ratio",
     "clipped",
+    "ln_outer_area_um2",
+    "ln_outer_elongation",
+    "outer_solidity",
+    "outer_irregularity",
+    "dark_neighbours",
 ];
 
 /// One node of a regression tree.
@@ -141,14 +145,16 @@ pub fn inputs(f: &Features, typical: &Typical) -> [f64; INPUTS] {
         per_h(f.edge_gradient_od_per_um),
         f.blob_response_od / typical.mean_h_od,
         ln(f.blob_radius_um, 0.1),
-        per_h(f.residual_od),
-        per_h(f.mean_e_od),
-        per_h(f.ring_e_od),
         per_h(f.ring_h_od),
         (f.ring_h_od + f.ring_e_od) / typical.mean_h_od,
         ln(f.outer_area_ratio, 1.0),
         f.membrane_ratio.min(3.0),
         f.clipped,
+        ln(f.outer_area_um2, 0.1),
+        ln(f.outer_elongation, 1.0),
+        f.outer_solidity,
+        f.outer_irregularity.min(3.0),
+        f.dark_neighbours.min(20.0),
     ]
 }
 
@@ -194,6 +200,7 @@ fn tree_value(tree: &[Node], inputs: &[f64; INPUTS]) -> f64 {
 /// position, so the result does not depend on the order of `candidates`.
 pub fn classify(candidates: &mut [Candidate], stats: &NucleusStats, opts: &DetectOptions) {
     let typical = Typical::from_stats(stats);
+    count_dark_neighbours(candidates, opts);
     for c in candidates.iter_mut() {
         c.score = MODEL.score(&inputs(&c.features, &typical));
         c.class = if c.score >= opts.score_threshold {
@@ -204,6 +211,44 @@ pub fn classify(candidates: &mut [Candidate], stats: &NucleusStats, opts: &Detec
         c.pairing = Pairing::Single;
     }
     merge_pairs(candidates, opts);
+}
+
+/// Sets [`Features::dark_neighbours`]: how many other candidates within
+/// `opts.neighbour_radius_um` have a mean H OD at least `opts.neighbour_darkness` times
+/// this one's. Mitotic figures are scattered among lighter nuclei; lymphocytes and other
+/// small dark nuclei come in crowds. A sweep over candidates sorted by x; the count does
+/// not depend on the order of `candidates`.
+pub fn count_dark_neighbours(candidates: &mut [Candidate], opts: &DetectOptions) {
+    let r = opts.neighbour_radius_um;
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| candidates[a].x_um.total_cmp(&candidates[b].x_um));
+    let mut counts = vec![0u32; candidates.len()];
+    for (oi, &a) in order.iter().enumerate() {
+        let ca = &candidates[a];
+        let limit = opts.neighbour_darkness * ca.features.mean_h_od;
+        let mut n = 0u32;
+        // Neighbours to the left, then to the right, within r in x.
+        for &b in order[..oi].iter().rev() {
+            let cb = &candidates[b];
+            if ca.x_um - cb.x_um > r {
+                break;
+            }
+            let d2 = (ca.x_um - cb.x_um).powi(2) + (ca.y_um - cb.y_um).powi(2);
+            n += u32::from(d2 <= r * r && cb.features.mean_h_od >= limit);
+        }
+        for &b in &order[oi + 1..] {
+            let cb = &candidates[b];
+            if cb.x_um - ca.x_um > r {
+                break;
+            }
+            let d2 = (ca.x_um - cb.x_um).powi(2) + (ca.y_um - cb.y_um).powi(2);
+            n += u32::from(d2 <= r * r && cb.features.mean_h_od >= limit);
+        }
+        counts[a] = n;
+    }
+    for (c, n) in candidates.iter_mut().zip(counts) {
+        c.features.dark_neighbours = f64::from(n);
+    }
 }
 
 fn merge_pairs(candidates: &mut [Candidate], opts: &DetectOptions) {

@@ -119,6 +119,12 @@ pub struct DetectOptions {
     /// ... if the darker half's mean H OD is at most this multiple of the other's.
     /// Default 1.6.
     pub pair_max_od_ratio: f64,
+    /// Radius within which [`classify`] counts a candidate's dark neighbours (µm).
+    /// Default 20 (two or three cell diameters).
+    pub neighbour_radius_um: f64,
+    /// A neighbour is dark when its mean H OD is at least this multiple of the
+    /// candidate's. Default 0.8.
+    pub neighbour_darkness: f64,
     /// A candidate is a mitotic figure if its score is at least this (0..=1). Default
     /// [`MODEL`]'s tuned threshold.
     pub score_threshold: f64,
@@ -148,6 +154,8 @@ impl Default for DetectOptions {
             min_candidate_context_ratio: 0.9,
             pair_merge_um: 12.0,
             pair_max_od_ratio: 1.6,
+            neighbour_radius_um: 20.0,
+            neighbour_darkness: 0.8,
             score_threshold: MODEL.threshold,
         }
     }
@@ -192,6 +200,7 @@ impl DetectOptions {
             ("ring_width_um", self.ring_width_um, 10.0),
             ("context_radius_um", self.context_radius_um, 40.0),
             ("pair_merge_um", self.pair_merge_um, 50.0),
+            ("neighbour_radius_um", self.neighbour_radius_um, 100.0),
         ] {
             check(
                 v.is_finite() && (0.0..=max).contains(&v),
@@ -245,6 +254,11 @@ impl DetectOptions {
             self.pair_max_od_ratio.is_finite() && self.pair_max_od_ratio >= 1.0,
             "pair_max_od_ratio",
             "must be >= 1",
+        )?;
+        check(
+            self.neighbour_darkness.is_finite() && self.neighbour_darkness > 0.0,
+            "neighbour_darkness",
+            "must be > 0",
         )?;
         check(
             (0.0..=1.0).contains(&self.score_threshold),
@@ -429,6 +443,20 @@ pub struct Features {
     /// peak) over the region's: near 1 for a figure in clear cytoplasm, large for a
     /// chromatin clump inside an interphase nucleus.
     pub outer_area_ratio: f64,
+    /// Area of the outer region (µm²): the whole nucleus or cell around a dark core.
+    pub outer_area_um2: f64,
+    /// Integrated haematoxylin above the local background over the outer region (OD µm²):
+    /// a proxy of the DNA content (H&E is not stoichiometric, so only relative to the
+    /// slide's nuclei; a dividing cell holds twice the DNA of its G1 neighbours, a
+    /// lymphocyte less than a tumour nucleus).
+    pub integrated_h_od_um2: f64,
+    /// Elongation of the outer region (>= 1).
+    pub outer_elongation: f64,
+    /// Solidity of the outer region (0..=1).
+    pub outer_solidity: f64,
+    /// Perimeter over convex-hull perimeter of the outer region: smooth round nuclei
+    /// (lymphocytes, pyknotic nuclei) near 1, ragged figures more.
+    pub outer_irregularity: f64,
     /// Mean H of the outer region's rim (`rim_width_um`) over that of its interior: above
     /// 1 for a nucleus with a membrane, below for a figure (which has none).
     pub membrane_ratio: f64,
@@ -456,6 +484,9 @@ pub struct Features {
     pub blob_radius_um: f64,
     /// 1 when the region filled its disc (a dark clump larger than a figure), else 0.
     pub clipped: f64,
+    /// Other candidates within `neighbour_radius_um` at least `neighbour_darkness` times
+    /// as dark (mean H): set by [`classify`] over the whole slide (0 before).
+    pub dark_neighbours: f64,
 }
 
 impl Features {
@@ -473,6 +504,11 @@ impl Features {
             ("context_darker_fraction", self.context_darker_fraction),
             ("core_h_od", self.core_h_od),
             ("outer_area_ratio", self.outer_area_ratio),
+            ("outer_area_um2", self.outer_area_um2),
+            ("integrated_h_od_um2", self.integrated_h_od_um2),
+            ("outer_elongation", self.outer_elongation),
+            ("outer_solidity", self.outer_solidity),
+            ("outer_irregularity", self.outer_irregularity),
             ("membrane_ratio", self.membrane_ratio),
             ("granularity", self.granularity),
             ("mean_e_od", self.mean_e_od),
@@ -485,6 +521,7 @@ impl Features {
             ("blob_response_od", self.blob_response_od),
             ("blob_radius_um", self.blob_radius_um),
             ("clipped", self.clipped),
+            ("dark_neighbours", self.dark_neighbours),
         ]
     }
 }
@@ -636,6 +673,7 @@ pub fn detect_field(
         let gy = (planes.gy0 + *row as i64) as f64 + m.centroid_dy;
         let x_px = (gx + 0.5) * planes.level0_per_px;
         let y_px = (gy + 0.5) * planes.level0_per_px;
+        let integrated_h_od_um2 = mpp.px2_to_um2(m.outer_excess_od_px);
         out.nuclei.push(NucleusSample {
             x_px,
             y_px,
@@ -660,6 +698,11 @@ pub fn detect_field(
             context_darker_fraction: m.context_darker_fraction,
             core_h_od: m.core_h_od,
             outer_area_ratio: m.outer_area_ratio,
+            outer_area_um2: mpp.px2_to_um2(m.outer_area_px),
+            integrated_h_od_um2,
+            outer_elongation: m.outer_elongation,
+            outer_solidity: m.outer_solidity,
+            outer_irregularity: m.outer_irregularity,
             membrane_ratio: m.membrane_ratio,
             granularity: m.granularity,
             mean_e_od: m.mean_e_od,
@@ -676,6 +719,7 @@ pub fn detect_field(
             blob_response_od: f64::from(seed.response_od),
             blob_radius_um: seed.sigma_px * std::f64::consts::SQRT_2 * seed_mpp.um_per_px(),
             clipped: if m.clipped { 1.0 } else { 0.0 },
+            dark_neighbours: 0.0,
         };
         out.candidates.push(Candidate {
             x_px,

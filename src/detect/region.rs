@@ -98,6 +98,17 @@ pub struct RegionMeasure {
     pub clipped: bool,
     /// Pixel count of the outer region (threshold at `outer_fraction`) over the region's.
     pub outer_area_ratio: f64,
+    /// Pixel count of the outer region.
+    pub outer_area_px: f64,
+    /// Sum over the outer region of raw H minus the local background (OD px²): the
+    /// integrated stain, a proxy of the DNA content.
+    pub outer_excess_od_px: f64,
+    /// Elongation of the outer region (as [`RegionMeasure::elongation`]).
+    pub outer_elongation: f64,
+    /// Solidity of the outer region.
+    pub outer_solidity: f64,
+    /// Perimeter over convex-hull perimeter of the outer region.
+    pub outer_irregularity: f64,
     /// Mean raw H of the outer region's rim over that of its interior (1 when it has no
     /// interior).
     pub membrane_ratio: f64,
@@ -277,8 +288,10 @@ pub fn measure(
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
     let mut outer_sorted = outer_pixels.clone();
     outer_sorted.sort_unstable_by_key(|&(dx, dy)| (dy, dx));
+    let mut excess_od = 0.0f64;
     for &(dx, dy) in &outer_sorted {
         let v = f64::from(at(dx, dy, planes.h));
+        excess_od += v - f64::from(bg);
         let d = rim_rect.index(dx, dy).map_or(0, |i| inside_dist[i]);
         if d <= rim_limit {
             rim_sum += v;
@@ -288,6 +301,7 @@ pub fn measure(
             in_n += 1;
         }
     }
+    let outer_shape = shape_of(&outer_sorted, |dx, dy| outer_mask[idx(dx, dy)]);
     let membrane_ratio = if rim_n > 0 && in_n > 0 && in_sum > 0.0 {
         (rim_sum / rim_n as f64) / (in_sum / in_n as f64)
     } else {
@@ -384,6 +398,11 @@ pub fn measure(
         edge_gradient_od_per_px: edge_grad / boundary_pixels.max(1) as f64,
         clipped,
         outer_area_ratio: outer_pixels.len() as f64 / n,
+        outer_area_px: outer_pixels.len() as f64,
+        outer_excess_od_px: excess_od,
+        outer_elongation: outer_shape.elongation,
+        outer_solidity: outer_shape.solidity,
+        outer_irregularity: outer_shape.irregularity,
         membrane_ratio,
         granularity,
     })
@@ -400,6 +419,60 @@ const NEIGHBOURS_8: [(isize, isize); 8] = [
     (1, 1),
 ];
 const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
+
+/// Shape measures of a pixel set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Shape {
+    /// Major over minor axis of the inertia ellipse (>= 1).
+    elongation: f64,
+    /// Pixel count over the pixel count of the convex hull.
+    solidity: f64,
+    /// Perimeter (4-connected edges times pi/4) over convex-hull perimeter.
+    irregularity: f64,
+}
+
+/// Shape of `pixels` (sorted by row, then column; `inside` tells membership).
+fn shape_of(pixels: &[(isize, isize)], inside: impl Fn(isize, isize) -> bool) -> Shape {
+    let n = pixels.len().max(1) as f64;
+    let (mut sx, mut sy) = (0.0f64, 0.0f64);
+    for &(dx, dy) in pixels {
+        sx += dx as f64;
+        sy += dy as f64;
+    }
+    let (cx, cy) = (sx / n, sy / n);
+    let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
+    let mut edges = 0usize;
+    for &(dx, dy) in pixels {
+        let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
+        sxx += ux * ux;
+        syy += uy * uy;
+        sxy += ux * uy;
+        edges += NEIGHBOURS_4
+            .iter()
+            .filter(|(ox, oy)| !inside(dx + ox, dy + oy))
+            .count();
+    }
+    let (a, b, c) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
+    let half_trace = 0.5 * (a + b);
+    let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
+    let l1 = half_trace + disc;
+    let l2 = (half_trace - disc).max(1e-9);
+    let (hull_pixels, hull_perimeter) = hull_of_rows(pixels);
+    let perimeter = edges as f64 * std::f64::consts::FRAC_PI_4;
+    Shape {
+        elongation: (l1 / l2).sqrt(),
+        solidity: if hull_pixels > 0.0 {
+            (n / hull_pixels).min(1.0)
+        } else {
+            1.0
+        },
+        irregularity: if hull_perimeter > 0.0 {
+            perimeter / hull_perimeter
+        } else {
+            1.0
+        },
+    }
+}
 
 /// A rectangle of window offsets, inclusive.
 #[derive(Debug, Clone, Copy)]
