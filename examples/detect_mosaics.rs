@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use mitocount::detect::{self, DetectOptions, FieldImage};
-use mitocount::stain::{Deconvolver, StainVectors};
+use mitocount::stain::{
+    estimate_background, estimate_macenko, Deconvolver, MacenkoOptions, StainVectors,
+};
 use mitocount::units::Mpp;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut mpp_um = 0.25;
     let mut out = PathBuf::from("target/real_mitoses/out");
     let mut field_um: Option<f64> = None;
+    let mut stains = String::from("auto");
     let mut inputs = Vec::new();
     let mut overrides = serde_json::Map::new();
     while let Some(a) = args.next() {
@@ -32,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (k, v) = kv.split_once('=').ok_or("--set needs name=value")?;
                 overrides.insert(k.to_string(), serde_json::from_str(v)?);
             }
+            "--stains" => stains = args.next().ok_or("--stains needs auto or default")?,
             "--field-um" => {
                 field_um = Some(args.next().ok_or("--field-um needs a value")?.parse()?)
             }
@@ -51,10 +55,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let opts: DetectOptions = serde_json::from_value(value)?;
     opts.validate()?;
-    let deconv = Deconvolver::new(StainVectors::default_hed(), [255.0; 3])?;
     let halo_px = mpp.um_to_px(detect::halo_um(&opts)).ceil() as i64;
     for path in inputs {
         let img = image::open(&path)?.into_rgb8();
+        // Stains as `mitocount count --stains auto` (the default) or `default` would:
+        // background I0 and Macenko vectors estimated from the image itself.
+        let deconv = match stains.as_str() {
+            "default" => Deconvolver::new(StainVectors::default_hed(), [255.0; 3])?,
+            _ => {
+                let bg = estimate_background(&[&img]);
+                let est = estimate_macenko(&[&img], bg.rgb, &MacenkoOptions::default())?;
+                Deconvolver::new(est.vectors, bg.rgb)?
+            }
+        };
         let (w, h) = (i64::from(img.width()), i64::from(img.height()));
         let field_px = field_um.map_or(w.max(h), |f| mpp.um_to_px(f).round() as i64);
         let start = std::time::Instant::now();

@@ -83,28 +83,34 @@ INPUTS = [
 ]
 
 
-def load(mosaics_dir, cand_dir, pattern):
+def load(mosaics_dir, cand_dirs, pattern):
     """Candidates as (mosaic, cell, distance to the crop centre in um, row, class) and the
-    crops of each mosaic."""
+    crops of each mosaic. With several candidate folders (the same mosaics deconvolved
+    with different stain vectors), a mosaic is named `<stem>@<folder index>`; the
+    cross-validation folds group by `<stem>`."""
+    if isinstance(cand_dirs, str):
+        cand_dirs = [cand_dirs]
     data = []
     cells = {}
     for tcsv in sorted(glob.glob(os.path.join(mosaics_dir, pattern + ".csv"))):
-        stem = os.path.basename(tcsv)[:-4]
+        base = os.path.basename(tcsv)[:-4]
         truth = {(int(r["cell_col"]), int(r["cell_row"])): r for r in csv.DictReader(open(tcsv))}
-        cells[stem] = {k: r["class"] for k, r in truth.items()}
-        for r in csv.DictReader(open(os.path.join(cand_dir, stem + ".detections.csv"))):
-            # Where the candidate was detected (pair merging moves survivors).
-            for k in ("x_px", "y_px", "x_um", "y_um"):
-                if "det_" + k in r:
-                    r[k] = r["det_" + k]
-            x, y = float(r["x_px"]), float(r["y_px"])
-            cell = (int(x // CROP), int(y // CROP))
-            if cell not in truth:
-                continue
-            t = truth[cell]
-            d = math.hypot(x - float(t["x_px"]), y - float(t["y_px"])) * 0.25
-            row = {k: (float(v) if k not in ("class", "pairing") else v) for k, v in r.items()}
-            data.append((stem, cell, d, row, t["class"]))
+        for di, cand_dir in enumerate(cand_dirs):
+            stem = base if len(cand_dirs) == 1 else f"{base}@{di}"
+            cells[stem] = {k: r["class"] for k, r in truth.items()}
+            for r in csv.DictReader(open(os.path.join(cand_dir, base + ".detections.csv"))):
+                # Where the candidate was detected (pair merging moves survivors).
+                for k in ("x_px", "y_px", "x_um", "y_um"):
+                    if "det_" + k in r:
+                        r[k] = r["det_" + k]
+                x, y = float(r["x_px"]), float(r["y_px"])
+                cell = (int(x // CROP), int(y // CROP))
+                if cell not in truth:
+                    continue
+                t = truth[cell]
+                d = math.hypot(x - float(t["x_px"]), y - float(t["y_px"])) * 0.25
+                row = {k: (float(v) if k not in ("class", "pairing") else v) for k, v in r.items()}
+                data.append((stem, cell, d, row, t["class"]))
     return data, cells
 
 
@@ -362,7 +368,9 @@ def read_table(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mosaics", default="target/real_mitoses")
-    ap.add_argument("--candidates", default="target/real_mitoses/out")
+    ap.add_argument("--candidates", nargs="+", default=["target/real_mitoses/out"],
+                    help="harness output folder(s); several = the same mosaics deconvolved "
+                         "with different stain vectors (e.g. --stains auto and default)")
     ap.add_argument("--split", default="tune")
     ap.add_argument("--negatives", nargs="*", default=[],
                     help="candidate tables of real images with (almost) no mitoses, all used as "
@@ -387,7 +395,7 @@ def main():
         else:
             print(f"WARNING: the harness wrote no {col} column (Rust inputs out of date?)")
     dist = np.array([d[2] for d in data])
-    stems = np.array([d[0] for d in data])
+    stems = np.array([d[0].split("@")[0] for d in data])
     y = (dist <= POS_UM).astype(float)
     train = (dist <= POS_UM) | (dist > NEG_UM)
     print(f"{len(data)} candidates in {sum(len(c) for c in cells.values())} crops: "
@@ -452,8 +460,9 @@ def main():
     final = GBM().fit(Xtr, ytr, weights(ytr))
     if args.write:
         digest = hashlib.sha1()
-        for stem in sorted(cells):
-            digest.update(open(os.path.join(args.candidates, stem + ".detections.csv"), "rb").read())
+        for cand_dir in args.candidates:
+            for stem in sorted({c.split("@")[0] for c in cells}):
+                digest.update(open(os.path.join(cand_dir, stem + ".detections.csv"), "rb").read())
         for path in args.negatives:
             digest.update(open(path, "rb").read())
         negs = ", ".join(os.path.basename(p) for p in args.negatives) or "none"
