@@ -31,19 +31,24 @@ import glob
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 
 CROP = 128
 
 
-def load_calls(path):
+def load_calls(path, min_score=0.0):
+    """Mitotic calls of a detections CSV; with min_score, only those scoring at least it
+    (a stricter threshold than the one the file was made with; pairs were merged at the
+    file's threshold)."""
     calls = []
     with open(path) as f:
         for row in csv.DictReader(f):
             label = (row.get("class") or "mitotic figure").strip().lower().replace("_", " ")
-            if label in ("mitotic figure", "mitoticfigure", "mitosis"):
-                calls.append((float(row["x_px"]), float(row["y_px"]), float(row.get("score") or 1.0)))
+            score = float(row.get("score") or 1.0)
+            if label in ("mitotic figure", "mitoticfigure", "mitosis") and score >= min_score:
+                calls.append((float(row["x_px"]), float(row["y_px"]), score))
     return calls
 
 
@@ -108,6 +113,8 @@ def main():
     ap.add_argument("--mpp", type=float, default=0.25)
     ap.add_argument("--radius-um", type=float, default=7.5)
     ap.add_argument("--extra", default="", help="extra arguments for --bin, space separated")
+    ap.add_argument("--min-score", type=float, default=0.0,
+                    help="count only calls scoring at least this (a stricter threshold)")
     ap.add_argument("--markdown")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -118,14 +125,15 @@ def main():
         sys.exit(f"no mosaics {pattern} in {args.mosaics}; run make_mosaics.py first")
     os.makedirs(args.out, exist_ok=True)
     if args.harness:
-        subprocess.run([args.harness, "--mpp", str(args.mpp), "--out", args.out, *mosaics], check=True)
+        cmd = [*shlex.split(args.harness), "--mpp", str(args.mpp), "--out", args.out, *mosaics]
+        subprocess.run(cmd, check=True)
     all_results = []
     outside = 0
     for m in mosaics:
         stem = os.path.splitext(os.path.basename(m))[0]
         if args.bin:
             out_dir = os.path.join(args.out, stem)
-            cmd = [args.bin, "count", "--mpp", str(args.mpp), m, "--out", out_dir, *args.extra.split()]
+            cmd = [args.bin, "count", "--mpp", str(args.mpp), m, "--out", out_dir, *shlex.split(args.extra)]
             subprocess.run(cmd, check=True)
             det = os.path.join(out_dir, "detections.csv")
         else:
@@ -134,7 +142,7 @@ def main():
             if not os.path.exists(det):
                 det = os.path.join(base, stem, "detections.csv")
         truth = list(csv.DictReader(open(os.path.splitext(m)[0] + ".csv")))
-        results, out_n = score_mosaic(truth, load_calls(det), args.mpp, args.radius_um)
+        results, out_n = score_mosaic(truth, load_calls(det, args.min_score), args.mpp, args.radius_um)
         all_results += results
         outside += out_n
     s = summarise(all_results)

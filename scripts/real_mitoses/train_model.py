@@ -465,7 +465,7 @@ def main():
                 digest.update(open(os.path.join(cand_dir, stem + ".detections.csv"), "rb").read())
         for path in args.negatives:
             digest.update(open(path, "rb").read())
-        negs = ", ".join(os.path.basename(p) for p in args.negatives) or "none"
+        negs = ", ".join(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p in args.negatives) or "none"
         provenance = (
             f"Trained {datetime.date.today().isoformat()} by scripts/real_mitoses/train_model.py on the tune split of\n"
             f"the AtNorM-MD real-mitosis mosaics (Banerjee et al. 2025, arXiv:2506.21444; MIT):\n"

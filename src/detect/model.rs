@@ -6,7 +6,7 @@
 //! 17072 candidates, 2131 positive, 9747 negative;
 //! hard negatives (5511 candidates, every one negative): cmu1.detections.csv, cmu1.detections.csv;
 //! 60 trees of depth 3, rate 0.15, min leaf 40; candidate tables sha1
-//! 13da82196e2f. Threshold: the highest with leave-one-mosaic-out recall
+//! 4a703c1fceca. Threshold: the highest with leave-one-mosaic-out recall
 //! at least 0.84 and at most 7% of crops having a call more than
 //! 15 um off centre (the fewest false calls at that recall).
 
