@@ -10,8 +10,12 @@ use super::images::{self, gallery_order};
 use super::{DetectionClass, Outcome, Report, ReportImages};
 use crate::error::Result;
 
-/// JPEG quality of gallery crops (photographs; PNG would be 4-5 times larger).
-const GALLERY_JPEG_QUALITY: u8 = 88;
+/// JPEG quality of the photographs in the page (hot-spot view, gallery crops); PNG would
+/// be 5-10 times larger.
+const PHOTO_JPEG_QUALITY: u8 = 88;
+
+/// Width of the hot-spot picture in the page, px (the file keeps full resolution).
+const HOTSPOT_PAGE_WIDTH_PX: u32 = 1400;
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
@@ -117,17 +121,19 @@ fn value_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// The HTML page. `heatmap_png` and `hotspot_png` are the encoded `heatmap.png` and
-/// `hotspot.png` (embedded as they are); gallery crops are rendered with their marks and
-/// embedded as JPEG.
+/// The HTML page. `heatmap_png` is the encoded `heatmap.png`, embedded as it is (sharp
+/// colour blocks and text compress well as PNG). `hotspot` is the rendered `hotspot.png`
+/// picture; it (scaled to 1400 px wide) and the gallery crops are photographs, embedded
+/// as JPEG (quality 88) because as PNG a 2000 px H&E view alone would add about 10 MB to
+/// the page.
 ///
 /// # Errors
-/// [`crate::Error::Output`] if a gallery crop cannot be encoded.
+/// [`crate::Error::Output`] if a picture cannot be encoded.
 pub fn page(
     report: &Report,
     imgs: &ReportImages,
     heatmap_png: &[u8],
-    hotspot_png: Option<&[u8]>,
+    hotspot: Option<&image::RgbImage>,
 ) -> Result<String> {
     let v = &report.verdict;
     let s = &report.slide;
@@ -310,13 +316,29 @@ pub fn page(
         max_field,
         100.0 * p.min_field_tissue_fraction
     ));
-    if let Some(png) = hotspot_png {
+    if let Some(img) = hotspot {
+        // At most 1400 px wide in the page; hotspot.png keeps the full resolution.
+        let small;
+        let shown = if img.width() > HOTSPOT_PAGE_WIDTH_PX {
+            let h = (img.height() as u64 * HOTSPOT_PAGE_WIDTH_PX as u64 / img.width() as u64).max(1)
+                as u32;
+            small = image::imageops::resize(
+                img,
+                HOTSPOT_PAGE_WIDTH_PX,
+                h,
+                image::imageops::FilterType::Triangle,
+            );
+            &small
+        } else {
+            img
+        };
+        let jpeg = images::encode_jpeg(shown, PHOTO_JPEG_QUALITY, "report.html")?;
         h.push_str(&format!(
             "<figure class=\"big\" style=\"flex:1 1 520px\"><img src=\"{}\" alt=\"the mitotic hot spot\">\
              <figcaption><span class=\"key\" style=\"background:#00c800\"></span>mitosis (solid circle) \
              <span class=\"key\" style=\"background:#ffd700\"></span>rejected candidate (dashed circle); \
              circles {} µm in radius.</figcaption></figure>\n",
-            data_uri("image/png", png),
+            data_uri("image/jpeg", &jpeg),
             images::CIRCLE_RADIUS_UM
         ));
     }
@@ -379,7 +401,7 @@ pub fn page(
             let Some(img) = images::render_crop(report, crop) else {
                 continue;
             };
-            let jpeg = images::encode_jpeg(&img, GALLERY_JPEG_QUALITY, "report.html")?;
+            let jpeg = images::encode_jpeg(&img, PHOTO_JPEG_QUALITY, "report.html")?;
             let class = match d.class {
                 DetectionClass::MitoticFigure => "mit",
                 DetectionClass::NonMitoticFigure => "rej",

@@ -505,6 +505,15 @@ pub fn render_crop(report: &Report, crop: &GalleryCrop) -> Option<RgbImage> {
         DetectionClass::MitoticFigure => MITOSIS_RGB,
         DetectionClass::NonMitoticFigure => CANDIDATE_RGB,
     };
+    // A dark edge around the coloured ticks keeps them visible on purple and pink alike.
+    draw::ticks(
+        &mut img,
+        (cx, cy),
+        r_in - 1.0,
+        r_out + 1.0,
+        5,
+        Rgb([0, 0, 0]),
+    );
     draw::ticks(&mut img, (cx, cy), r_in, r_out, 3, color);
     Some(img)
 }

@@ -633,14 +633,11 @@ pub fn write_outputs(
     )?;
     let heatmap = images::encode_png(&images::render_heatmap(report, images)?, "heatmap.png")?;
     put("heatmap.png", &heatmap)?;
-    let hotspot_png = match images::render_hotspot_view(report, images)? {
-        Some(img) => Some(images::encode_png(&img, "hotspot.png")?),
-        None => None,
-    };
-    if let Some(bytes) = &hotspot_png {
-        put("hotspot.png", bytes)?;
+    let hotspot = images::render_hotspot_view(report, images)?;
+    if let Some(img) = &hotspot {
+        put("hotspot.png", &images::encode_png(img, "hotspot.png")?)?;
     }
-    let page = html::page(report, images, &heatmap, hotspot_png.as_deref())?;
+    let page = html::page(report, images, &heatmap, hotspot.as_ref())?;
     put("report.html", page.as_bytes())?;
     Ok(written)
 }

@@ -67,6 +67,12 @@ fn detection(x: f64, y: f64, class: DetectionClass, score: f64, field_px: f64) -
 
 /// The made-up report, with `path` as the slide path.
 fn make_report(path: &str) -> Report {
+    make_report_snapped(path, None)
+}
+
+/// The made-up report; with `snap_px = Some(t)` every detection is moved to the nearest
+/// centre of a `t` px lattice (for the demo with a mosaic of real mitosis crops).
+fn make_report_snapped(path: &str, snap_px: Option<f64>) -> Report {
     let mpp = Mpp::new(MPP).unwrap();
     let hpf_area_mm2 = 0.237;
     let field_side_um = (hpf_area_mm2 * 1e6f64).sqrt();
@@ -114,6 +120,14 @@ fn make_report(path: &str) -> Report {
             score,
             field_px,
         ));
+    }
+    if let Some(t) = snap_px {
+        for d in &mut detections {
+            d.x_px = ((d.x_px / t).floor() + 0.5) * t;
+            d.y_px = ((d.y_px / t).floor() + 0.5) * t;
+            d.hpf_row = (d.y_px / field_px).floor() as u32;
+            d.hpf_col = (d.x_px / field_px).floor() as u32;
+        }
     }
     // Deterministic order: by field, then y, then x.
     detections.sort_by(|a, b| {
@@ -208,13 +222,27 @@ fn make_report(path: &str) -> Report {
 /// Synthetic H&E of a level-0 rectangle at a downsample: pink tissue, off-white
 /// background, purple nuclei (darker for mitoses) and a sprinkle of background nuclei.
 fn render_region(report: &Report, req: &RegionRequest) -> RegionView {
+    render_region_with(report, req, None)
+}
+
+/// As [`render_region`], or, with a `texture`, tissue sampled from that image repeated
+/// over the slide (1 texture px = 1 level-0 px) and no drawn nuclei.
+fn render_region_with(
+    report: &Report,
+    req: &RegionRequest,
+    texture: Option<&RgbImage>,
+) -> RegionView {
     let ds = req.downsample;
     let w = (req.width_px / ds).round().max(1.0) as u32;
     let h = (req.height_px / ds).round().max(1.0) as u32;
     let mut img = RgbImage::from_fn(w, h, |ox, oy| {
         let x = req.x_px + (ox as f64 + 0.5) * ds;
         let y = req.y_px + (oy as f64 + 0.5) * ds;
-        if in_tissue(x, y) {
+        if let (true, Some(t)) = (in_tissue(x, y), texture) {
+            let tx = (x.floor() as i64).rem_euclid(t.width() as i64) as u32;
+            let ty = (y.floor() as i64).rem_euclid(t.height() as i64) as u32;
+            *t.get_pixel(tx, ty)
+        } else if in_tissue(x, y) {
             // Background nuclei on a 40 µm lattice, jittered.
             let (gx, gy) = ((x / 160.0).floor(), (y / 160.0).floor());
             let hsh = ((gx * 73_856_093.0 + gy * 19_349_663.0) as i64).rem_euclid(1000) as f64;
@@ -232,7 +260,7 @@ fn render_region(report: &Report, req: &RegionRequest) -> RegionView {
         }
     });
     let r_px = (5.0 / MPP / ds).max(1.0);
-    for d in &report.detections {
+    for d in report.detections.iter().filter(|_| texture.is_none()) {
         let (cx, cy) = ((d.x_px - req.x_px) / ds, (d.y_px - req.y_px) / ds);
         let color = match d.class {
             DetectionClass::MitoticFigure => Rgb([60, 20, 100]),
@@ -620,9 +648,10 @@ fn html_shows_verdict_embeds_images_and_escapes_text() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("POSITIVE"));
     assert!(html.contains("class=\"verdict positive\""));
-    assert_eq!(html.matches("data:image/png;base64,").count(), 2);
-    // Every mitosis has a crop in the gallery, plus 8 rejected candidates.
-    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 34 + 8);
+    // The heat map as PNG; the hot-spot view and every gallery crop (each mitosis plus 8
+    // rejected candidates) as JPEG.
+    assert_eq!(html.matches("data:image/png;base64,").count(), 1);
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 1 + 34 + 8);
     assert!(!html.contains("<script"), "unescaped script tag");
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     // Self-contained: no external resources.
@@ -771,13 +800,44 @@ fn write_outputs_reports_unwritable_folder() {
     assert!(err.to_string().contains("not-a-folder"), "{err}");
 }
 
-/// Writes the demo outputs for looking at (set MITOCOUNT_REPORT_DEMO_DIR).
+/// Writes the demo outputs for looking at (set MITOCOUNT_REPORT_DEMO_DIR). With
+/// MITOCOUNT_REPORT_DEMO_MOSAIC set to a PNG mosaic of 128 px crops each centred on a
+/// mitosis, the tissue is that mosaic and the detections sit on the crop centres.
 #[test]
 #[ignore]
 fn demo() {
     let dir = std::env::var("MITOCOUNT_REPORT_DEMO_DIR").unwrap_or("/tmp/mitocount-demo".into());
-    let r = make_report("/data/slides/<b>case-42</b>.tiff");
-    let files = write_all(&r, Path::new(&dir));
+    let mosaic = std::env::var("MITOCOUNT_REPORT_DEMO_MOSAIC")
+        .ok()
+        .map(|p| image::open(p).unwrap().to_rgb8());
+    let r = make_report_snapped(
+        "/data/slides/<b>case-42</b>.tiff",
+        mosaic.as_ref().map(|_| 128.0),
+    );
+    let texture = mosaic.as_ref();
+    let thumb = render_region(
+        &r,
+        &RegionRequest {
+            x_px: 0.0,
+            y_px: 0.0,
+            width_px: SLIDE.0 as f64,
+            height_px: SLIDE.1 as f64,
+            downsample: MASK_DS,
+        },
+    );
+    let images = ReportImages {
+        thumbnail: thumb.image,
+        thumbnail_downsample: MASK_DS,
+        hotspot_view: hotspot_view_request(&r).map(|q| render_region_with(&r, &q, texture)),
+        gallery: gallery_requests(&r, 100, 8)
+            .into_iter()
+            .map(|(i, q)| GalleryCrop {
+                detection_index: i,
+                view: render_region_with(&r, &q, texture),
+            })
+            .collect(),
+    };
+    let files = report::write_outputs(&r, &images, Path::new(&dir)).unwrap();
     print!("{}", report::summary_text(&r));
     for f in files {
         println!(
