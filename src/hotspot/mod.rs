@@ -52,8 +52,8 @@
 //! `O((n + C + R) log(n + R))` for `n` points and a mask of `C` x `R` pixels, plus the
 //! tissue tests: at most one per (x-run, y-run) pair, in practice a few per x-cell.
 //! Memory `O(n + C + R)`. Measured (`cargo bench --bench hotspot`, 10,000 points on a
-//! 100,000 x 80,000 px slide, 2 shared cores): 12 ms without a tissue test, 20 ms with a
-//! 1,563 x 1,250 mask (downsample 64), 35 ms at downsample 32.
+//! 100,000 x 80,000 px slide, 2 shared cores): 11-12 ms without a tissue test, 20-21 ms
+//! with a 1,563 x 1,250 mask (downsample 64), 25-35 ms at downsample 32.
 //!
 //! # Ties
 //! Among placements with the maximum count, the one with the smallest y cell, then the
