@@ -2,5 +2,7 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod hotspot;
+mod report;
 mod stain;
 mod tiling;
