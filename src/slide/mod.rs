@@ -16,6 +16,42 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::units::Mpp;
 
+mod cache;
+mod codec;
+mod dir;
+mod ifd;
+mod metadata;
+mod tiff;
+
+/// Bounds on what a slide may make the reader allocate, and the tile cache size.
+///
+/// A slide is untrusted input: every size read from a header is checked against these
+/// and against the file size before anything is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted image width or height in pixels (default 4,000,000).
+    pub max_side_px: u32,
+    /// Largest decoded tile or strip, and largest associated image, in bytes
+    /// (default 64 MiB: e.g. a 4096 x 4096 RGB tile is 48 MiB).
+    pub max_chunk_bytes: u64,
+    /// Largest compressed tile or strip in bytes (default 256 MiB).
+    pub max_compressed_chunk_bytes: u64,
+    /// Budget of the decoded-tile cache shared by all threads, in bytes (default 64 MiB;
+    /// 0 disables the cache).
+    pub tile_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_side_px: 4_000_000,
+            max_chunk_bytes: 64 << 20,
+            max_compressed_chunk_bytes: 256 << 20,
+            tile_cache_bytes: 64 << 20,
+        }
+    }
+}
+
 /// The kind of file a slide was opened from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -84,13 +120,24 @@ pub struct AssociatedImage {
     pub compression: String,
 }
 
+/// The level-0 pixel size as the slide knows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MppState {
+    /// Nothing stated and no override.
+    Missing,
+    /// A plausible value (or the user's override) and its source.
+    Known(Mpp, MppSource),
+    /// A value stated by the file but outside 0.05..=5 µm/px, kept to report it.
+    Implausible(f64, MppSource),
+}
+
 /// An open slide. See the module documentation for coordinates and thread safety.
 pub struct Slide {
     path: PathBuf,
     format: SlideFormat,
     levels: Vec<LevelInfo>,
     associated: Vec<AssociatedImage>,
-    mpp: Option<(Mpp, MppSource)>,
+    mpp: MppState,
     objective_mag: Option<f64>,
     backend: Backend,
 }
@@ -98,6 +145,16 @@ pub struct Slide {
 enum Backend {
     /// A PNG or JPEG decoded whole at open time.
     Raster(image::RgbImage),
+    /// A TIFF read chunk by chunk through a shared cache.
+    Tiff(Box<TiffBackend>),
+}
+
+struct TiffBackend {
+    file: ifd::TiffFile,
+    levels: Vec<tiff::Readable>,
+    associated: Vec<(AssociatedKind, dir::ImageDir)>,
+    cache: cache::ChunkCache,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Slide {
@@ -121,6 +178,18 @@ impl Slide {
     /// [`Error::Io`] when the file cannot be read, [`Error::MalformedTiff`] for a broken
     /// TIFF, [`Error::Unsupported`] for anything else that is not a slide we can decode.
     pub fn open(path: &Path) -> Result<Slide> {
+        Self::open_with_limits(path, Limits::default())
+    }
+
+    /// [`Slide::open`] with explicit allocation bounds and cache size.
+    ///
+    /// # Errors
+    /// As [`Slide::open`]; a slide exceeding `limits` is [`Error::Unsupported`] or
+    /// [`Error::MalformedTiff`].
+    pub fn open_with_limits(path: &Path, limits: Limits) -> Result<Slide> {
+        if let Some((file, first_ifd)) = ifd::TiffFile::open(path)? {
+            return Self::open_tiff(file, first_ifd, limits);
+        }
         let mut header = [0u8; 8];
         {
             use std::io::Read;
@@ -147,6 +216,65 @@ impl Slide {
                     .to_string(),
             }),
         }
+    }
+
+    fn open_tiff(file: ifd::TiffFile, first_ifd: u64, limits: Limits) -> Result<Slide> {
+        let contents = tiff::scan(&file, first_ifd, &limits)?;
+        let Some(base) = contents.levels.first() else {
+            return Err(file.malformed("no pyramid level found"));
+        };
+        let w0 = f64::from(base.dir.width);
+        let levels = contents
+            .levels
+            .iter()
+            .map(|r| LevelInfo {
+                width_px: u64::from(r.dir.width),
+                height_px: u64::from(r.dir.height),
+                downsample: w0 / f64::from(r.dir.width),
+                tile_size_px: match r.dir.layout {
+                    dir::ChunkLayout::Tiled { tile_w, tile_h } => Some((tile_w, tile_h)),
+                    dir::ChunkLayout::Striped { .. } => None,
+                },
+                compression: r.dir.compression_name(),
+            })
+            .collect();
+        let associated = contents
+            .associated
+            .iter()
+            .map(|(kind, d)| AssociatedImage {
+                kind: *kind,
+                width_px: u64::from(d.width),
+                height_px: u64::from(d.height),
+                compression: d.compression_name(),
+            })
+            .collect();
+        let mpp = match contents.mpp_um {
+            None => MppState::Missing,
+            Some((um, source)) => match Mpp::new(um) {
+                Ok(m) => MppState::Known(m, source),
+                Err(_) => MppState::Implausible(um, source),
+            },
+        };
+        let format = if contents.is_svs {
+            SlideFormat::AperioSvs
+        } else {
+            SlideFormat::Tiff
+        };
+        Ok(Slide {
+            path: file.path.clone(),
+            format,
+            levels,
+            associated,
+            mpp,
+            objective_mag: contents.objective_mag,
+            backend: Backend::Tiff(Box::new(TiffBackend {
+                cache: cache::ChunkCache::new(limits.tile_cache_bytes),
+                file,
+                levels: contents.levels,
+                associated: contents.associated,
+                limits,
+            })),
+        })
     }
 
     fn open_raster(path: &Path, format: SlideFormat) -> Result<Slide> {
@@ -192,7 +320,7 @@ impl Slide {
                 compression: compression.to_string(),
             }],
             associated: Vec::new(),
-            mpp: None,
+            mpp: MppState::Missing,
             objective_mag: None,
             backend: Backend::Raster(image),
         })
@@ -222,20 +350,71 @@ impl Slide {
     ///
     /// # Errors
     /// [`Error::MissingMpp`] when the file states none and no override was set.
+    /// [`Error::InvalidOption`] naming `--mpp` when the file states a value outside
+    /// 0.05..=5 µm/px (see [`Mpp::new`]).
     pub fn mpp(&self) -> Result<Mpp> {
-        self.mpp.map(|(m, _)| m).ok_or_else(|| Error::MissingMpp {
-            path: self.path.clone(),
-        })
+        match self.mpp {
+            MppState::Known(m, _) => Ok(m),
+            MppState::Implausible(um, _) => Mpp::new(um),
+            MppState::Missing => Err(Error::MissingMpp {
+                path: self.path.clone(),
+            }),
+        }
     }
 
-    /// Where the pixel size came from, `None` when there is none.
+    /// Where the pixel size came from, `None` when there is none (an implausible stated
+    /// value still has its source).
     pub fn mpp_source(&self) -> Option<MppSource> {
-        self.mpp.map(|(_, s)| s)
+        match self.mpp {
+            MppState::Known(_, s) | MppState::Implausible(_, s) => Some(s),
+            MppState::Missing => None,
+        }
+    }
+
+    /// The pixel size in µm/px as the file states it, plausible or not; `None` when the
+    /// file states none or an override replaced it.
+    pub fn stated_mpp_um(&self) -> Option<f64> {
+        match self.mpp {
+            MppState::Known(m, s) if s != MppSource::Override => Some(m.um_per_px()),
+            MppState::Implausible(um, _) => Some(um),
+            _ => None,
+        }
     }
 
     /// Replaces the file's pixel size with the user's (`--mpp`).
     pub fn set_mpp_override(&mut self, mpp: Mpp) {
-        self.mpp = Some((mpp, MppSource::Override));
+        self.mpp = MppState::Known(mpp, MppSource::Override);
+    }
+
+    /// True when the file is a BigTIFF (64-bit offsets).
+    pub fn is_bigtiff(&self) -> bool {
+        match &self.backend {
+            Backend::Tiff(t) => t.file.layout.big,
+            Backend::Raster(_) => false,
+        }
+    }
+
+    /// Decodes an associated image (label, macro, thumbnail) whole.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] when the slide has no such image; [`Error::Unsupported`]
+    /// or [`Error::MalformedTiff`] when it cannot be decoded.
+    pub fn read_associated(&self, kind: AssociatedKind) -> Result<image::RgbImage> {
+        let found = match &self.backend {
+            Backend::Tiff(t) => t
+                .associated
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, d)| (t, d)),
+            Backend::Raster(_) => None,
+        };
+        match found {
+            Some((t, d)) => tiff::read_whole(&t.file, d, &t.limits),
+            None => Err(Error::invalid_option(
+                "associated image",
+                format!("{} has no {kind:?} image", self.path.display()),
+            )),
+        }
     }
 
     /// Objective magnification stated by the file (Aperio `AppMag`), if any.
@@ -280,7 +459,90 @@ impl Slide {
         }
         match &self.backend {
             Backend::Raster(img) => Ok(crop_with_white(img, x, y, width, height)),
+            Backend::Tiff(t) => t.read_region(level, (x, y), (width, height)),
         }
+    }
+}
+
+impl TiffBackend {
+    /// Reads a rectangle of level `level` (checked by the caller), decoding the chunks it
+    /// touches through the cache.
+    fn read_region(
+        &self,
+        level: usize,
+        (x, y): (i64, i64),
+        (width, height): (u32, u32),
+    ) -> Result<image::RgbImage> {
+        let image = &self.levels[level];
+        let d = &image.dir;
+        let mut out = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+        let (lw, lh) = (i64::from(d.width), i64::from(d.height));
+        let x0 = x.max(0);
+        let y0 = y.max(0);
+        let x1 = x.saturating_add(i64::from(width)).min(lw);
+        let y1 = y.saturating_add(i64::from(height)).min(lh);
+        if x0 >= x1 || y0 >= y1 {
+            return Ok(out);
+        }
+        let (cw, ch) = d.chunk_size();
+        let (cw, ch) = (i64::from(cw), i64::from(ch));
+        let (across, _) = d.chunks_across_down();
+        let level_key = u32::try_from(level).unwrap_or(u32::MAX);
+        for cy in (y0 / ch)..=((y1 - 1) / ch) {
+            for cx in (x0 / cw)..=((x1 - 1) / cw) {
+                // cx, cy are non-negative and inside the level: x0, y0 >= 0.
+                let index = cy as u64 * across + cx as u64;
+                let chunk = tiff::chunk(
+                    &self.file,
+                    &self.cache,
+                    (level_key, index),
+                    image,
+                    &self.limits,
+                )?;
+                blit(
+                    &chunk,
+                    (cx * cw, cy * ch),
+                    (d.width, d.height),
+                    &mut out,
+                    (x, y),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Copies the part of `chunk` (whose top-left pixel is at `chunk_origin` in level
+/// coordinates) that lies inside both the level (`level_size`) and `out` (whose top-left
+/// pixel is at `out_origin`).
+fn blit(
+    chunk: &codec::Chunk,
+    chunk_origin: (i64, i64),
+    level_size: (u32, u32),
+    out: &mut image::RgbImage,
+    out_origin: (i64, i64),
+) {
+    let (cx, cy) = chunk_origin;
+    let (ox, oy) = out_origin;
+    let x0 = cx.max(ox);
+    let y0 = cy.max(oy);
+    let x1 = (cx + i64::from(chunk.width))
+        .min(i64::from(level_size.0))
+        .min(ox + i64::from(out.width()));
+    let y1 = (cy + i64::from(chunk.height))
+        .min(i64::from(level_size.1))
+        .min(oy + i64::from(out.height()));
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    let row_bytes = ((x1 - x0) * 3) as usize;
+    let out_w = i64::from(out.width());
+    let chunk_w = i64::from(chunk.width);
+    let dst = out.as_mut();
+    for yy in y0..y1 {
+        let s = (((yy - cy) * chunk_w + (x0 - cx)) * 3) as usize;
+        let t = (((yy - oy) * out_w + (x0 - ox)) * 3) as usize;
+        dst[t..t + row_bytes].copy_from_slice(&chunk.rgb[s..s + row_bytes]);
     }
 }
 
