@@ -131,6 +131,30 @@ enum MppState {
     Implausible(f64, MppSource),
 }
 
+/// Everything `mitocount info` reports about a slide (serialisable as JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlideInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The kind of file.
+    pub format: SlideFormat,
+    /// BigTIFF (64-bit offsets) rather than classic TIFF; false for PNG/JPEG.
+    pub bigtiff: bool,
+    /// Pyramid levels, full resolution first.
+    pub levels: Vec<LevelInfo>,
+    /// Level-0 pixel size in µm/px when known and plausible (or overridden).
+    pub mpp_um_per_px: Option<f64>,
+    /// Where the pixel size came from.
+    pub mpp_source: Option<MppSource>,
+    /// The value stated by the file when it is outside 0.05..=5 µm/px (then `--mpp` is
+    /// needed), else `None`.
+    pub implausible_mpp_um_per_px: Option<f64>,
+    /// Objective magnification (Aperio `AppMag`, OME `NominalMagnification`).
+    pub objective_mag: Option<f64>,
+    /// Label, macro and thumbnail images.
+    pub associated_images: Vec<AssociatedImage>,
+}
+
 /// An open slide. See the module documentation for coordinates and thread safety.
 pub struct Slide {
     path: PathBuf,
@@ -378,6 +402,24 @@ impl Slide {
             MppState::Known(m, s) if s != MppSource::Override => Some(m.um_per_px()),
             MppState::Implausible(um, _) => Some(um),
             _ => None,
+        }
+    }
+
+    /// A summary of the slide for `mitocount info`.
+    pub fn info(&self) -> SlideInfo {
+        SlideInfo {
+            path: self.path.clone(),
+            format: self.format,
+            bigtiff: self.is_bigtiff(),
+            levels: self.levels.clone(),
+            mpp_um_per_px: self.mpp().ok().map(Mpp::um_per_px),
+            mpp_source: self.mpp_source(),
+            implausible_mpp_um_per_px: match self.mpp {
+                MppState::Implausible(um, _) => Some(um),
+                _ => None,
+            },
+            objective_mag: self.objective_mag,
+            associated_images: self.associated.clone(),
         }
     }
 

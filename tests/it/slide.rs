@@ -556,3 +556,54 @@ proptest! {
         })?;
     }
 }
+
+fn mitocount_info(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mitocount"))
+        .arg("info")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn info_prints_levels_mpp_and_associated_images() {
+    let svs = repo("sample_tiles/CMU-1-Small-Region.svs");
+    let out = mitocount_info(&[svs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "format: Aperio SVS",
+        "level 0: 2220x2967 px, downsample 1.000, tiles 240x240 px, JPEG",
+        "mpp: 0.499 µm/px (from Aperio ImageDescription)",
+        "objective magnification: 20x",
+        "label: 387x463 px, LZW",
+        "macro: 1280x431 px, JPEG",
+        "thumbnail: 574x768 px, JPEG",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
+    let big = fixture("vips-jpeg-pyramid-bigtiff.tif");
+    let out = mitocount_info(&["--json", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], "tiff");
+    assert_eq!(v["bigtiff"], true);
+    assert_eq!(v["levels"].as_array().unwrap().len(), 4);
+    assert_eq!(v["levels"][2]["downsample"], 4.0);
+    assert_eq!(v["levels"][0]["tile_size_px"], serde_json::json!([64, 64]));
+    assert_eq!(v["mpp_source"], "tiff-resolution");
+
+    let plain = fixture("tifffile-deflate-pred2.tif");
+    let out = mitocount_info(&[plain.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mpp: none in file; pass --mpp"));
+    let out = mitocount_info(&["--mpp", "0.25", "--json", plain.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mpp_um_per_px"], 0.25);
+    assert_eq!(v["mpp_source"], "override");
+
+    let j2k = fixture("tcga-cr-7395-01a-01-ts1.svs");
+    let out = mitocount_info(&[j2k.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JPEG 2000"));
+}
