@@ -230,7 +230,10 @@ impl TiffFile {
     pub fn read_ifd(&self, offset: u64) -> Result<(Ifd, u64)> {
         let l = self.layout;
         if offset < 8 || offset >= self.len {
-            return Err(self.malformed(format!("directory offset {offset} is invalid")));
+            return Err(self.malformed(format!(
+                "directory offset {offset} lies outside the file ({} bytes)",
+                self.len
+            )));
         }
         let count_len = if l.big { 8 } else { 2 };
         let count_bytes = self.read_bytes(offset, count_len, "directory")?;

@@ -10,6 +10,30 @@
 //!
 //! `Slide` is `Send + Sync`: rayon workers share one `Slide` and call
 //! [`Slide::read_region`] concurrently.
+//!
+//! # TIFF, BigTIFF and Aperio SVS
+//! The directories (IFDs) are parsed here, not by a general TIFF library, so every size
+//! a header claims is checked against the file size and [`Limits`] before anything is
+//! allocated, and chunk bytes are fetched with positional reads (`pread`) on one shared
+//! file handle: workers never wait for each other's I/O or decoding. Decoded tiles go
+//! into a small LRU cache bounded in bytes ([`Limits::tile_cache_bytes`]) so neighbouring
+//! regions do not decode a tile twice; its lock is held only to look up or insert.
+//!
+//! Decoded: classic TIFF and BigTIFF; tiled and striped; 8-bit chunky RGB (extra samples
+//! dropped); compression none, LZW, Deflate (predictor 1 or 2) and JPEG (7) with shared
+//! JPEGTables (TIFF Technical Note 2). JPEG colour follows libtiff: photometric YCbCr is
+//! converted with the BT.601 full-range (JFIF) matrix; photometric RGB is taken as coded
+//! (Aperio writes RGB components with IDs 0, 1, 2). Decodes match libtiff/libjpeg-turbo
+//! within a mean absolute error of 0.4 grey levels (tests/it/slide.rs).
+//!
+//! Levels are the full-resolution image and every directory whose size is a consistent
+//! reduction of it (main chain and SubIFDs), sorted by width; downsample is the width
+//! ratio. Aperio thumbnail (second directory, striped), label and macro images are
+//! associated images, not levels (as OpenSlide reads them).
+//!
+//! Pixel size, in order: Aperio `MPP = x`, OME-XML `PhysicalSizeX` (with its unit), TIFF
+//! XResolution with ResolutionUnit inch or cm (unit "none" is ignored). A stated value
+//! outside 0.05..=5 µm/px is reported but [`Slide::mpp`] then asks for `--mpp`.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +63,9 @@ pub struct Limits {
     /// Budget of the decoded-tile cache shared by all threads, in bytes (default 64 MiB;
     /// 0 disables the cache).
     pub tile_cache_bytes: usize,
+    /// Largest region one [`Slide::read_region`] call may return, in bytes of RGB8
+    /// (default 1 GiB, e.g. 18,000 x 18,000 px).
+    pub max_region_bytes: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +75,7 @@ impl Default for Limits {
             max_chunk_bytes: 64 << 20,
             max_compressed_chunk_bytes: 256 << 20,
             tile_cache_bytes: 64 << 20,
+            max_region_bytes: 1 << 30,
         }
     }
 }
@@ -163,6 +191,7 @@ pub struct Slide {
     associated: Vec<AssociatedImage>,
     mpp: MppState,
     objective_mag: Option<f64>,
+    limits: Limits,
     backend: Backend,
 }
 
@@ -230,8 +259,8 @@ impl Slide {
             }
         }
         match &header {
-            [0x89, b'P', b'N', b'G', ..] => Self::open_raster(path, SlideFormat::Png),
-            [0xFF, 0xD8, 0xFF, ..] => Self::open_raster(path, SlideFormat::Jpeg),
+            [0x89, b'P', b'N', b'G', ..] => Self::open_raster(path, SlideFormat::Png, limits),
+            [0xFF, 0xD8, 0xFF, ..] => Self::open_raster(path, SlideFormat::Jpeg, limits),
             _ => Err(Error::Unsupported {
                 path: path.to_path_buf(),
                 reason: "not a TIFF, SVS, PNG or JPEG file (unrecognised header bytes); \
@@ -291,6 +320,7 @@ impl Slide {
             associated,
             mpp,
             objective_mag: contents.objective_mag,
+            limits,
             backend: Backend::Tiff(Box::new(TiffBackend {
                 cache: cache::ChunkCache::new(limits.tile_cache_bytes),
                 file,
@@ -301,7 +331,7 @@ impl Slide {
         })
     }
 
-    fn open_raster(path: &Path, format: SlideFormat) -> Result<Slide> {
+    fn open_raster(path: &Path, format: SlideFormat, limits: Limits) -> Result<Slide> {
         let reader = image::ImageReader::open(path)
             .map_err(|e| Error::io(path, e))?
             .with_guessed_format()
@@ -346,6 +376,7 @@ impl Slide {
             associated: Vec::new(),
             mpp: MppState::Missing,
             objective_mag: None,
+            limits,
             backend: Backend::Raster(image),
         })
     }
@@ -480,8 +511,9 @@ impl Slide {
     /// in that level's pixels. Pixels outside the level are white.
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] for a level that does not exist; decoding errors of the
-    /// tiles touched as [`Error::MalformedTiff`] or [`Error::Unsupported`].
+    /// [`Error::InvalidOption`] for a level that does not exist or a region larger than
+    /// [`Limits::max_region_bytes`]; decoding errors of the tiles touched as
+    /// [`Error::MalformedTiff`] or [`Error::Unsupported`].
     pub fn read_region(
         &self,
         level: usize,
@@ -496,6 +528,17 @@ impl Slide {
                 format!(
                     "level {level} does not exist (slide has {})",
                     self.levels.len()
+                ),
+            ));
+        }
+        let region_bytes = u64::from(width) * u64::from(height) * 3;
+        if region_bytes > self.limits.max_region_bytes {
+            return Err(Error::invalid_option(
+                "region",
+                format!(
+                    "a {width}x{height} px region takes {region_bytes} bytes, more than the \
+                     limit of {} bytes; read it in smaller pieces",
+                    self.limits.max_region_bytes
                 ),
             ));
         }

@@ -607,3 +607,90 @@ fn info_prints_levels_mpp_and_associated_images() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("JPEG 2000"));
 }
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Reads a whole-slide-sized pyramid region by region and checks peak memory stays under
+/// 1 GiB. Make the slide outside the repository (about 2 minutes, ~1 GB file):
+///
+/// ```text
+/// vips replicate /work/shared/data/he/tiatoolbox-target_image.png /tmp/rep.v 50 50
+/// vips tiffsave /tmp/rep.v /tmp/big50k.tif --tile --pyramid --compression jpeg --Q 80 \
+///     --tile-width 256 --tile-height 256 --bigtiff --xres 4000 --yres 4000
+/// MITOCOUNT_BIG_SLIDE=/tmp/big50k.tif /usr/bin/time -v \
+///     cargo test --release --test it -- --ignored --nocapture big_slide
+/// ```
+#[test]
+#[ignore = "needs a 50,000 x 50,000 px slide made by hand; see the doc comment"]
+fn big_slide_read_region_by_region_stays_under_1_gib() {
+    let Ok(path) = std::env::var("MITOCOUNT_BIG_SLIDE") else {
+        panic!("set MITOCOUNT_BIG_SLIDE to the slide made as the doc comment says");
+    };
+    let slide = Slide::open(Path::new(&path)).unwrap();
+    let l0 = slide.levels()[0].clone();
+    assert!(l0.width_px >= 50_000 && l0.height_px >= 50_000, "{l0:?}");
+    assert!(slide.is_bigtiff());
+    let side = 2048u32;
+    let start = std::time::Instant::now();
+    let mut sum = [0u64; 3];
+    let mut regions = 0u64;
+    for y in (0..l0.height_px).step_by(side as usize) {
+        for x in (0..l0.width_px).step_by(side as usize) {
+            let r = slide
+                .read_region(0, x as i64, y as i64, side, side)
+                .unwrap();
+            for p in r.pixels().step_by(97) {
+                for c in 0..3 {
+                    sum[c] += u64::from(p[c]);
+                }
+            }
+            regions += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mpx = (l0.width_px * l0.height_px) as f64 / 1e6;
+    let peak = peak_rss_kib().unwrap_or(0);
+    eprintln!(
+        "read {regions} regions of {side} px ({mpx:.0} Mpx) in {secs:.1} s = {:.0} Mpx/s; \
+         peak RSS {:.0} MiB; sampled channel sums {sum:?}",
+        mpx / secs,
+        peak as f64 / 1024.0
+    );
+    assert!(peak > 0 && peak < 1024 * 1024, "peak RSS {peak} KiB");
+    // Every level reads too (the tissue mask uses a low one).
+    let last = slide.levels().len() - 1;
+    let top = read_level(&slide, last);
+    assert!(top.pixels().any(|p| p.0 != [255, 255, 255]));
+}
+
+#[test]
+fn slide_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Slide>();
+}
+
+#[test]
+fn png_and_jpeg_images_open_as_one_level_slides() {
+    let png_slide = Slide::open(&fixture("he-400x300.png")).unwrap();
+    assert_eq!(png_slide.format(), SlideFormat::Png);
+    assert_eq!(png_slide.levels().len(), 1);
+    assert!(matches!(png_slide.mpp(), Err(Error::MissingMpp { .. })));
+    let got = png_slide.read_region(0, -5, 290, 20, 20).unwrap();
+    let want = crop(&png(&fixture("he-400x300.png")), -5, 290, 20, 20);
+    assert_eq!(got, want);
+
+    let dir = tempfile::tempdir().unwrap();
+    let jpg = dir.path().join("field.jpg");
+    png(&fixture("he-400x300.png")).save(&jpg).unwrap();
+    let jpeg_slide = Slide::open(&jpg).unwrap();
+    assert_eq!(jpeg_slide.format(), SlideFormat::Jpeg);
+    assert_eq!(
+        (jpeg_slide.levels()[0].width_px, jpeg_slide.levels()[0].height_px),
+        (400, 300)
+    );
+}
