@@ -690,7 +690,61 @@ fn png_and_jpeg_images_open_as_one_level_slides() {
     let jpeg_slide = Slide::open(&jpg).unwrap();
     assert_eq!(jpeg_slide.format(), SlideFormat::Jpeg);
     assert_eq!(
-        (jpeg_slide.levels()[0].width_px, jpeg_slide.levels()[0].height_px),
+        (
+            jpeg_slide.levels()[0].width_px,
+            jpeg_slide.levels()[0].height_px
+        ),
         (400, 300)
     );
+}
+
+/// Corrupting bytes of real fixtures (header, directories, tables, tile data) or cutting
+/// them short gives errors or pixels, never a panic.
+#[test]
+fn corrupted_and_truncated_fixtures_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("mutant.tif");
+    for name in [
+        "small.svs",
+        "vips-jpeg-pyramid-bigtiff.tif",
+        "tifffile-striped-lzw-pred2.tif",
+        "tiffcp-jpeg-ycbcr.tif",
+    ] {
+        let original = std::fs::read(fixture(name)).unwrap();
+        let (mut opened, mut failed) = (0, 0);
+        for round in 0..60 {
+            let mut bytes = original.clone();
+            if round % 4 == 3 {
+                let keep = rng.random_range(0..bytes.len());
+                bytes.truncate(keep);
+            } else {
+                // Most structure sits in the first and last kilobytes.
+                for _ in 0..rng.random_range(1..8) {
+                    let near_end = rng.random_bool(0.5);
+                    let span = bytes.len().min(2048);
+                    let at = if near_end {
+                        bytes.len() - 1 - rng.random_range(0..span)
+                    } else {
+                        rng.random_range(0..span)
+                    };
+                    bytes[at] = rng.random();
+                }
+            }
+            std::fs::write(&target, &bytes).unwrap();
+            match Slide::open(&target) {
+                Err(_) => failed += 1,
+                Ok(slide) => {
+                    opened += 1;
+                    for level in 0..slide.levels().len() {
+                        let l = &slide.levels()[level];
+                        let (w, h) = (l.width_px.min(1024) as u32, l.height_px.min(1024) as u32);
+                        let _ = slide.read_region(level, 0, 0, w, h);
+                    }
+                }
+            }
+        }
+        eprintln!("{name}: {opened} mutants opened, {failed} refused");
+    }
 }
