@@ -16,12 +16,16 @@ Each fixture is a small real H&E image (tiatoolbox target image, BSD-3, from
   vips-jpeg-pyramid-bigtiff.tif   the same with --bigtiff
   tiffcp-jpeg-ycbcr.tif           libtiff tiffcp -c jpeg (photometric YCbCr)
   tiffcp-jpeg-rgb.tif             libtiff tiffcp -c jpeg:r (photometric RGB, no transform)
+  j2k-33003-ycbcr.tif             128 px tiles of lossless JPEG 2000 codestreams holding
+                                  Y, Cb, Cr (BT.601 full range), compression 33003 as
+                                  Aperio writes it; must decode to he-400x300.png +-1
 
 Reference decodes: `<name>.L<k>.png` for every pyramid level k, decoded by tifffile with
 imagecodecs (libjpeg-turbo, zlib); level 0 is cross-checked against libtiff's own
 `tiff2rgba` and the mean absolute difference printed. For the real Aperio files the
-script stores crops: `cmu1-crop-1000-1100-360x360.png` (x 1000, y 1100) and
-`small-svs.png`. Lossless fixtures share `he-400x300.png` (the source image, which they
+script stores crops: `cmu1-crop-1000-1100-360x360.png` (x 1000, y 1100),
+`small-svs.png`, and OpenJPEG decodes (imagecodecs) of the JPEG 2000 Aperio file:
+`tcga-L0-crop-1900-1500-300x300.png` and `tcga-L1-crop-900-700-300x300.png`. Lossless fixtures share `he-400x300.png` (the source image, which they
 must decode to exactly) and the BigTIFF shares the references of its classic twin.
 
 Run from the repository root:  python3 scripts/make_slide_fixtures.py
@@ -96,6 +100,22 @@ def rgb_coded_jpeg_tiles(a, th, tw):
             yield imagecodecs.jpeg8_encode(t, level=85, colorspace="RGB", outcolorspace="RGB")
 
 
+def j2k_ycbcr_tiles(a, th, tw):
+    """Lossless JPEG 2000 codestreams of Y, Cb, Cr (JFIF matrix), no codestream MCT."""
+    for y in range(0, a.shape[0], th):
+        for x in range(0, a.shape[1], tw):
+            t = np.full((th, tw, 3), 255, np.float64)
+            c = a[y : y + th, x : x + tw]
+            t[: c.shape[0], : c.shape[1]] = c
+            r, g, b = t[..., 0], t[..., 1], t[..., 2]
+            ycc = np.stack([0.299 * r + 0.587 * g + 0.114 * b,
+                            128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
+                            128 + 0.5 * r - 0.418688 * g - 0.081312 * b], -1)
+            ycc = np.clip(np.round(ycc), 0, 255).astype(np.uint8)
+            yield imagecodecs.jpeg2k_encode(ycc, level=0, codecformat="J2K", mct=False,
+                                            reversible=True)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     a = source(300, 400, 100, 200)
@@ -114,6 +134,9 @@ def main():
     tifffile.imwrite(p("tifffile-jpeg-rgb.tif"), rgb_coded_jpeg_tiles(a, 80, 96), shape=a.shape,
                      dtype="uint8", tile=(80, 96), compression="jpeg", photometric="rgb")
     subprocess.run(["tiffset", "-s", "262", "2", p("tifffile-jpeg-rgb.tif")], check=True)
+
+    tifffile.imwrite(p("j2k-33003-ycbcr.tif"), j2k_ycbcr_tiles(a, 128, 128), shape=a.shape,
+                     dtype="uint8", tile=(128, 128), compression=33003, photometric="rgb")
 
     tifffile.imwrite(p("tifffile-lzw.tif"), a, tile=(64, 64), compression="lzw",
                      photometric="rgb", ome=True,
@@ -145,7 +168,7 @@ def main():
 
     Image.fromarray(a).save(p("he-400x300.png"), optimize=True)
     for name in sorted(os.listdir(OUT), key=lambda n: (n[:-4] in SAME_AS, n)):
-        if name.endswith(".tif"):
+        if name.endswith(".tif") and not name.startswith("j2k-"):
             write_references(p(name), a)
 
     # Real Aperio files: a crop of CMU-1-Small-Region across tile borders (tiles are
@@ -154,6 +177,11 @@ def main():
     Image.fromarray(cmu[1100:1460, 1000:1360]).save(p("cmu1-crop-1000-1100-360x360.png"))
     small = tifffile.imread(os.path.join(SLIDES, "small.svs"))
     Image.fromarray(small).save(p("small-svs.png"))
+    with tifffile.TiffFile(os.path.join(SLIDES, "tcga-cr-7395-01a-01-ts1.svs")) as tif:
+        l0 = tif.pages[0].asarray()
+        l1 = tif.pages[2].asarray()
+    Image.fromarray(l0[1500:1800, 1900:2200]).save(p("tcga-L0-crop-1900-1500-300x300.png"))
+    Image.fromarray(l1[700:1000, 900:1200]).save(p("tcga-L1-crop-900-700-300x300.png"))
     return 0
 
 

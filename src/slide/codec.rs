@@ -1,6 +1,7 @@
 //! Decoding one tile or strip into an RGB8 buffer: no compression, LZW, Deflate (with
-//! horizontal predictor 2) and JPEG (with shared JPEGTables), every output bounded by the
-//! chunk's size so corrupt data cannot make it grow.
+//! horizontal predictor 2), JPEG (with shared JPEGTables) and JPEG 2000, every output
+//! bounded by the chunk's size (checked from the codestream header before decoding) so
+//! corrupt data cannot make it grow.
 
 use std::io::Cursor;
 
@@ -52,6 +53,17 @@ pub(crate) fn decode_chunk(
     let rows = if dir.is_tiled() { chunk_h } else { rows };
     if dir.compression == compression::JPEG {
         return decode_jpeg(dir, photometric, data, width, rows);
+    }
+    if matches!(
+        dir.compression,
+        compression::APERIO_J2K_YCBCR | compression::APERIO_J2K_RGB | compression::JPEG2000
+    ) {
+        let space = if dir.compression == compression::APERIO_J2K_YCBCR {
+            J2kSpace::YCbCr
+        } else {
+            J2kSpace::Rgb
+        };
+        return decode_jpeg2000(data, space, (width, chunk_h), rows);
     }
     let row_bytes = width as usize * spp;
     let expected = row_bytes * rows as usize;
@@ -240,6 +252,88 @@ fn decode_jpeg(
     rgb.truncate(width as usize * rows as usize * 3);
     Ok(Chunk {
         width,
+        height: rows,
+        rgb,
+    })
+}
+
+/// What the three components of a JPEG 2000 chunk hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum J2kSpace {
+    /// R, G, B, possibly through the codestream's own colour transform (Aperio 33005).
+    Rgb,
+    /// Y, Cb, Cr (Aperio 33003), converted to RGB with the BT.601 full-range matrix.
+    YCbCr,
+}
+
+/// Whether components 2 and 3 of a raw JPEG 2000 codestream are subsampled relative to
+/// component 1 (SIZ marker, ISO/IEC 15444-1 A.5.1). `None` for a malformed header.
+fn j2k_chroma_subsampled(data: &[u8]) -> Option<bool> {
+    if data.get(0..4)? != [0xFF, 0x4F, 0xFF, 0x51] {
+        return None;
+    }
+    let components = u16::from_be_bytes([*data.get(40)?, *data.get(41)?]);
+    if components != 3 {
+        return Some(false);
+    }
+    let sampling = |c: usize| Some((*data.get(43 + 3 * c)?, *data.get(44 + 3 * c)?));
+    let (y, cb, cr) = (sampling(0)?, sampling(1)?, sampling(2)?);
+    Some(cb == cr && cb != y)
+}
+
+/// Decodes a JPEG 2000 codestream chunk (Aperio 33003/33005, or 34712) to RGB8 with the
+/// pure-Rust `hayro-jpeg2000` decoder.
+///
+/// A codestream with subsampled chroma is taken as sYCC and converted by the decoder;
+/// a full-resolution YCbCr one (33003) is converted here with the same BT.601 full-range
+/// matrix, as OpenSlide does.
+fn decode_jpeg2000(
+    data: &[u8],
+    space: J2kSpace,
+    (chunk_w, chunk_h): (u32, u32),
+    rows: u32,
+) -> Result<Chunk, String> {
+    use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
+    let subsampled = j2k_chroma_subsampled(data)
+        .ok_or_else(|| "JPEG 2000 codestream header (SIZ) is missing or corrupt".to_string())?;
+    let image = Image::new(data, &DecodeSettings::default())
+        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
+    let (jw, jh) = (image.width(), image.height());
+    if jw != chunk_w || jh < rows || jh > chunk_h {
+        return Err(format!(
+            "JPEG 2000 data is {jw}x{jh} px, expected {chunk_w}x{rows} px for this chunk"
+        ));
+    }
+    let mut ctx = DecoderContext::default();
+    let decoded = image
+        .decode(&mut ctx)
+        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
+    let plane = jw as usize * jh as usize;
+    let comps = decoded.components();
+    if comps.len() != 3 || comps.iter().any(|c| c.samples().len() != plane) {
+        return Err(format!(
+            "JPEG 2000 data has {} components, 3 full-size ones expected",
+            comps.len()
+        ));
+    }
+    let mut rgb = decoded.data_u8();
+    if space == J2kSpace::YCbCr && !subsampled {
+        for px in rgb.chunks_exact_mut(3) {
+            let (y, cb, cr) = (
+                f32::from(px[0]),
+                f32::from(px[1]) - 128.0,
+                f32::from(px[2]) - 128.0,
+            );
+            px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
+            px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+            px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    rgb.truncate(chunk_w as usize * rows as usize * 3);
+    Ok(Chunk {
+        width: chunk_w,
         height: rows,
         rgb,
     })

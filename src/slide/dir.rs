@@ -273,6 +273,17 @@ impl ImageDir {
         (u64::from(self.height) - top.min(u64::from(self.height))).min(u64::from(ch)) as u32
     }
 
+    /// True when the codec itself decodes to 3 colour components (JPEG, JPEG 2000).
+    fn is_codec_coloured(&self) -> bool {
+        matches!(
+            self.compression,
+            compression::JPEG
+                | compression::APERIO_J2K_YCBCR
+                | compression::APERIO_J2K_RGB
+                | compression::JPEG2000
+        )
+    }
+
     /// The compression in words.
     pub fn compression_name(&self) -> String {
         compression_name(self.compression)
@@ -298,17 +309,14 @@ impl ImageDir {
             | compression::LZW
             | compression::JPEG
             | compression::ADOBE_DEFLATE
-            | compression::DEFLATE => {}
+            | compression::DEFLATE
+            | compression::APERIO_J2K_YCBCR
+            | compression::APERIO_J2K_RGB
+            | compression::JPEG2000 => {}
             compression::OLD_JPEG => {
                 return Err(unsupported(
                     "old-style JPEG compression (6) is not supported".into(),
                 ))
-            }
-            compression::APERIO_J2K_YCBCR | compression::APERIO_J2K_RGB | compression::JPEG2000 => {
-                return Err(unsupported(format!(
-                    "JPEG 2000 compression ({}) is not supported",
-                    self.compression
-                )))
             }
             other => {
                 return Err(unsupported(format!(
@@ -336,10 +344,10 @@ impl ImageDir {
         }
         let photometric = match self.photometric_code {
             2 => Photometric::Rgb,
-            6 if self.compression == compression::JPEG => Photometric::YCbCr,
+            6 if self.is_codec_coloured() => Photometric::YCbCr,
             6 => {
                 return Err(unsupported(
-                    "YCbCr samples outside JPEG compression are not supported".into(),
+                    "YCbCr samples outside JPEG or JPEG 2000 compression are not supported".into(),
                 ))
             }
             0 | 1 => {
@@ -359,7 +367,7 @@ impl ImageDir {
                 )))
             }
         };
-        let spp_ok = if self.compression == compression::JPEG {
+        let spp_ok = if self.is_codec_coloured() {
             self.samples_per_pixel == 3
         } else {
             self.samples_per_pixel >= 3

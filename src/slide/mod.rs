@@ -20,11 +20,14 @@
 //! regions do not decode a tile twice; its lock is held only to look up or insert.
 //!
 //! Decoded: classic TIFF and BigTIFF; tiled and striped; 8-bit chunky RGB (extra samples
-//! dropped); compression none, LZW, Deflate (predictor 1 or 2) and JPEG (7) with shared
-//! JPEGTables (TIFF Technical Note 2). JPEG colour follows libtiff: photometric YCbCr is
-//! converted with the BT.601 full-range (JFIF) matrix; photometric RGB is taken as coded
-//! (Aperio writes RGB components with IDs 0, 1, 2). Decodes match libtiff/libjpeg-turbo
-//! within a mean absolute error of 0.4 grey levels (tests/it/slide.rs).
+//! dropped); compression none, LZW, Deflate (predictor 1 or 2), JPEG (7) with shared
+//! JPEGTables (TIFF Technical Note 2), and JPEG 2000 (Aperio 33003 YCbCr and 33005 RGB,
+//! and 34712) through the pure-Rust `hayro-jpeg2000` decoder. JPEG colour follows
+//! libtiff: photometric YCbCr is converted with the BT.601 full-range (JFIF) matrix;
+//! photometric RGB is taken as coded (Aperio writes RGB components with IDs 0, 1, 2).
+//! Decodes match libtiff/libjpeg-turbo within a mean absolute error of 0.4 grey levels
+//! and OpenJPEG within 0.002 (tests/it/slide.rs). Old-style JPEG (6) and other codecs
+//! are [`Error::Unsupported`] with a `vips tiffsave` conversion hint.
 //!
 //! Levels are the full-resolution image and every directory whose size is a consistent
 //! reduction of it (main chain and SubIFDs), sorted by width; downsample is the width

@@ -125,13 +125,48 @@ fn small_svs_image_smaller_than_its_tile_reads_right() {
 }
 
 #[test]
-fn jpeg2000_svs_is_a_clear_unsupported_error() {
-    let err = Slide::open(&fixture("tcga-cr-7395-01a-01-ts1.svs")).unwrap_err();
-    let msg = err.to_string();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    assert!(msg.contains("JPEG 2000"), "{msg}");
-    assert!(msg.contains("vips tiffsave"), "{msg}");
-    assert!(msg.contains("tcga-cr-7395-01a-01-ts1.svs"), "{msg}");
+fn jpeg2000_svs_decodes_like_openjpeg_and_asks_for_mpp() {
+    let slide = Slide::open(&fixture("tcga-cr-7395-01a-01-ts1.svs")).unwrap();
+    assert_eq!(slide.format(), SlideFormat::AperioSvs);
+    let sizes: Vec<_> = slide
+        .levels()
+        .iter()
+        .map(|l| (l.width_px, l.height_px, l.tile_size_px))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![
+            (4443, 3567, Some((256, 256))),
+            (2221, 1783, Some((256, 256)))
+        ]
+    );
+    assert!(slide.levels()[0].compression.contains("JPEG 2000"));
+    assert_eq!(slide.associated_images().len(), 1);
+    assert_eq!(slide.associated_images()[0].kind, AssociatedKind::Thumbnail);
+    // No MPP in the file: a clear error asking for --mpp.
+    let err = slide.mpp().unwrap_err();
+    assert!(matches!(err, Error::MissingMpp { .. }));
+    assert!(err.to_string().contains("--mpp"));
+    for (level, x, y, reference) in [
+        (0, 1900, 1500, "tcga-L0-crop-1900-1500-300x300.png"),
+        (1, 900, 700, "tcga-L1-crop-900-700-300x300.png"),
+    ] {
+        let got = slide.read_region(level, x, y, 300, 300).unwrap();
+        let (mae, max) = diff(&got, &png(&fixture(reference)));
+        eprintln!("tcga level {level}: MAE {mae:.4} max {max} vs OpenJPEG");
+        assert!(mae < 0.05 && max <= 1, "level {level}: MAE {mae} max {max}");
+    }
+}
+
+#[test]
+fn jpeg2000_ycbcr_33003_tiles_convert_to_rgb() {
+    let slide = Slide::open(&fixture("j2k-33003-ycbcr.tif")).unwrap();
+    assert_eq!(slide.levels()[0].tile_size_px, Some((128, 128)));
+    let got = read_level(&slide, 0);
+    // The tiles hold Y, Cb, Cr rounded to 8 bits: converting back is exact to +-1.
+    let (mae, max) = diff(&got, &png(&fixture("he-400x300.png")));
+    eprintln!("j2k-33003-ycbcr: MAE {mae:.4} max {max} vs the source");
+    assert!(mae < 1.0 && max <= 2, "MAE {mae} max {max}");
 }
 
 /// A fixture, its level sizes (width, height) and its reference PNG per level.
@@ -407,15 +442,15 @@ fn every_bad_file_gives_a_clear_error() {
         ("zeroed-jpeg-tiles.tif", Read, "malformed", "JPEG"),
         (
             "jpeg2000-33003.svs",
-            Open,
-            "unsupported",
-            "JPEG 2000 compression (33003)",
+            Read,
+            "malformed",
+            "JPEG 2000 codestream header",
         ),
         (
             "jpeg2000-33005.svs",
-            Open,
-            "unsupported",
-            "JPEG 2000 compression (33005)",
+            Read,
+            "malformed",
+            "JPEG 2000 codestream header",
         ),
         ("old-style-jpeg.tif", Open, "unsupported", "old-style JPEG"),
         ("zstd.tif", Open, "unsupported", "Zstandard"),
@@ -604,8 +639,15 @@ fn info_prints_levels_mpp_and_associated_images() {
 
     let j2k = fixture("tcga-cr-7395-01a-01-ts1.svs");
     let out = mitocount_info(&[j2k.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("JPEG 2000 (Aperio 33005, RGB)"), "{text}");
+    assert!(text.contains("mpp: none in file; pass --mpp"), "{text}");
+
+    let unsupported = bad("old-style-jpeg.tif");
+    let out = mitocount_info(&[unsupported.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("JPEG 2000"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vips tiffsave"));
 }
 
 /// Peak resident memory of this process in KiB (Linux `VmHWM`), if known.
@@ -702,7 +744,7 @@ fn png_and_jpeg_images_open_as_one_level_slides() {
 /// them short gives errors or pixels, never a panic.
 #[test]
 fn corrupted_and_truncated_fixtures_never_panic() {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("mutant.tif");
