@@ -16,6 +16,8 @@ Each fixture is a small real H&E image (tiatoolbox target image, BSD-3, from
   vips-jpeg-pyramid-bigtiff.tif   the same with --bigtiff
   tiffcp-jpeg-ycbcr.tif           libtiff tiffcp -c jpeg (photometric YCbCr)
   tiffcp-jpeg-rgb.tif             libtiff tiffcp -c jpeg:r (photometric RGB, no transform)
+  small-first-page.tif            a 40x40 image in the first directory, then the 400x300
+                                  image (LZW, 64 px tiles): level 0 is the largest image
   j2k-33003-ycbcr.tif             128 px tiles of lossless JPEG 2000 codestreams holding
                                   Y, Cb, Cr (BT.601 full range), compression 33003 as
                                   Aperio writes it; must decode to he-400x300.png +-1
@@ -138,6 +140,10 @@ def main():
     tifffile.imwrite(p("j2k-33003-ycbcr.tif"), j2k_ycbcr_tiles(a, 128, 128), shape=a.shape,
                      dtype="uint8", tile=(128, 128), compression=33003, photometric="rgb")
 
+    with tifffile.TiffWriter(p("small-first-page.tif")) as tw:
+        tw.write(np.full((40, 40, 3), 90, np.uint8), photometric="rgb")
+        tw.write(a, tile=(64, 64), compression="lzw", photometric="rgb")
+
     tifffile.imwrite(p("tifffile-lzw.tif"), a, tile=(64, 64), compression="lzw",
                      photometric="rgb", ome=True,
                      metadata={"PhysicalSizeX": 250, "PhysicalSizeXUnit": "nm",
@@ -168,7 +174,7 @@ def main():
 
     Image.fromarray(a).save(p("he-400x300.png"), optimize=True)
     for name in sorted(os.listdir(OUT), key=lambda n: (n[:-4] in SAME_AS, n)):
-        if name.endswith(".tif") and not name.startswith("j2k-"):
+        if name.endswith(".tif") and not name.startswith(("j2k-", "small-first")):
             write_references(p(name), a)
 
     # Real Aperio files: a crop of CMU-1-Small-Region across tile borders (tiles are

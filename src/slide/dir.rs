@@ -86,6 +86,10 @@ pub(crate) struct ImageDir {
     pub predictor: u64,
     /// ImageDescription, if any.
     pub description: Option<String>,
+    /// XResolution (pixels per resolution unit), if any.
+    pub x_resolution: Option<f64>,
+    /// ResolutionUnit (1 none, 2 inch, 3 cm), if given.
+    pub resolution_unit: Option<u64>,
     /// JPEGTables (tag 347): the abbreviated table stream shared by all chunks.
     pub jpeg_tables: Option<Vec<u8>>,
     /// File offset of each chunk (row-major).
@@ -179,6 +183,8 @@ impl ImageDir {
             sample_format: tf.uint(ifd, tag::SAMPLE_FORMAT)?.unwrap_or(1),
             predictor: tf.uint(ifd, tag::PREDICTOR)?.unwrap_or(1),
             description: tf.ascii(ifd, tag::IMAGE_DESCRIPTION)?,
+            x_resolution: tf.rational(ifd, tag::X_RESOLUTION)?,
+            resolution_unit: tf.uint(ifd, tag::RESOLUTION_UNIT)?,
             jpeg_tables: None,
             offsets: Vec::new(),
             byte_counts: Vec::new(),

@@ -43,8 +43,6 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
     let mut next = first_ifd;
     let mut main_index = 0usize;
     let mut pending_sub: Vec<u64> = Vec::new();
-    let mut first_x_res = None;
-    let mut first_res_unit = None;
     while next != 0 {
         if !seen.insert(next) {
             return Err(tf.malformed(format!("the directory chain loops back to offset {next}")));
@@ -53,10 +51,6 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
             return Err(tf.malformed(format!("more than {MAX_IFDS} directories")));
         }
         let (ifd, after) = tf.read_ifd(next)?;
-        if main_index == 0 {
-            first_x_res = tf.rational(&ifd, tag::X_RESOLUTION)?;
-            first_res_unit = tf.uint(&ifd, tag::RESOLUTION_UNIT)?;
-        }
         if let Some(subs) = tf.uints(&ifd, tag::SUB_IFDS)? {
             pending_sub.extend(subs);
         }
@@ -80,31 +74,38 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
         pending_sub.push(after);
         dirs.push((ImageDir::parse(tf, &ifd, limits)?, None));
     }
-    let Some((base, _)) = dirs.first() else {
+    let Some((first, _)) = dirs.first() else {
         return Err(tf.malformed("the file holds no image directory"));
     };
-    let base_description = base.description.clone();
-    let is_svs = metadata::is_aperio(base_description.as_deref());
-    let (w0, h0) = (f64::from(base.width), f64::from(base.height));
+    // Aperio and OME metadata live in the first directory's description.
+    let first_description = first.description.clone();
+    let is_svs = metadata::is_aperio(first_description.as_deref());
 
-    let mut level_dirs: Vec<ImageDir> = Vec::new();
+    let mut candidates: Vec<ImageDir> = Vec::new();
     let mut associated = Vec::new();
     for (dir, main_pos) in dirs {
-        let kind = associated_kind(&dir, main_pos, is_svs);
-        if let Some(kind) = kind {
-            associated.push((kind, dir));
-            continue;
-        }
-        if dir.subfile_type & 4 != 0 {
-            continue; // transparency mask
-        }
-        let ds = w0 / f64::from(dir.width);
-        let consistent = ds >= 1.0 && (f64::from(dir.height) * ds - h0).abs() <= 2.0 * ds + 1.0;
-        if main_pos == Some(0) || consistent {
-            level_dirs.push(dir);
+        match associated_kind(&dir, main_pos, is_svs) {
+            Some(kind) => associated.push((kind, dir)),
+            // Transparency masks (NewSubfileType bit 2) are neither.
+            None if dir.subfile_type & 4 != 0 => {}
+            None => candidates.push(dir),
         }
     }
-    // Largest first; one level per width.
+    // Level 0 is the largest image (normally the first directory); the other levels are
+    // the images whose size is a consistent reduction of it. Largest first, one per width.
+    candidates.sort_by_key(|d| std::cmp::Reverse(u64::from(d.width) * u64::from(d.height)));
+    let Some(base) = candidates.first() else {
+        return Err(tf.malformed("the file holds no image other than label or macro"));
+    };
+    let (w0, h0) = (f64::from(base.width), f64::from(base.height));
+    let (base_x_res, base_res_unit) = (base.x_resolution, base.resolution_unit);
+    let mut level_dirs: Vec<ImageDir> = candidates
+        .into_iter()
+        .filter(|dir| {
+            let ds = w0 / f64::from(dir.width);
+            ds >= 1.0 && (f64::from(dir.height) * ds - h0).abs() <= 2.0 * ds + 1.0
+        })
+        .collect();
     level_dirs.sort_by_key(|d| std::cmp::Reverse(d.width));
     level_dirs.dedup_by_key(|d| d.width);
     let levels = level_dirs
@@ -115,7 +116,7 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let (mpp_um, objective_mag) = match base_description.as_deref() {
+    let (mpp_um, objective_mag) = match first_description.as_deref() {
         Some(d) if is_svs => (
             metadata::aperio_field(d, "MPP").map(|m| (m, MppSource::AperioDescription)),
             metadata::aperio_field(d, "AppMag"),
@@ -127,7 +128,7 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
         _ => (None, None),
     };
     let mpp_um = mpp_um.or_else(|| {
-        metadata::resolution_mpp_um(first_x_res, first_res_unit)
+        metadata::resolution_mpp_um(base_x_res, base_res_unit)
             .map(|m| (m, MppSource::TiffResolution))
     });
     Ok(TiffContents {

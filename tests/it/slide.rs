@@ -328,6 +328,22 @@ fn implausible_file_mpp_asks_for_mpp_flag_unless_overridden() {
 }
 
 #[test]
+fn level_zero_is_the_largest_image_not_the_first_directory() {
+    let slide = Slide::open(&fixture("small-first-page.tif")).unwrap();
+    let sizes: Vec<_> = slide
+        .levels()
+        .iter()
+        .map(|l| (l.width_px, l.height_px))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![(400, 300)],
+        "the unrelated 40x40 page is not a level"
+    );
+    assert_eq!(read_level(&slide, 0), png(&fixture("he-400x300.png")));
+}
+
+#[test]
 fn regions_partly_or_wholly_outside_are_white() {
     let slide = Slide::open(&fixture("vips-jpeg-pyramid.tif")).unwrap();
     let full = read_level(&slide, 0);
