@@ -266,19 +266,48 @@ enum J2kSpace {
     YCbCr,
 }
 
-/// Whether components 2 and 3 of a raw JPEG 2000 codestream are subsampled relative to
-/// component 1 (SIZ marker, ISO/IEC 15444-1 A.5.1). `None` for a malformed header.
-fn j2k_chroma_subsampled(data: &[u8]) -> Option<bool> {
+/// What the SIZ marker of a raw JPEG 2000 codestream says (ISO/IEC 15444-1 A.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct J2kSiz {
+    /// Image width and height on the reference grid, in pixels.
+    size_px: (u32, u32),
+    /// Codestream tiles across and down.
+    tiles: (u64, u64),
+    /// Components 2 and 3 subsampled relative to component 1 (sYCC).
+    chroma_subsampled: bool,
+}
+
+/// Largest number of codestream tiles accepted in one TIFF tile's JPEG 2000 data.
+const MAX_J2K_TILES: u64 = 4096;
+
+/// Parses the SIZ marker that follows SOC; `None` when it is missing or truncated.
+fn j2k_siz(data: &[u8]) -> Option<J2kSiz> {
     if data.get(0..4)? != [0xFF, 0x4F, 0xFF, 0x51] {
         return None;
     }
-    let components = u16::from_be_bytes([*data.get(40)?, *data.get(41)?]);
-    if components != 3 {
-        return Some(false);
+    let u32_at = |at: usize| Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?));
+    let (xsiz, ysiz, xo, yo) = (u32_at(8)?, u32_at(12)?, u32_at(16)?, u32_at(20)?);
+    let (xt, yt, xto, yto) = (u32_at(24)?, u32_at(28)?, u32_at(32)?, u32_at(36)?);
+    if xsiz <= xo || ysiz <= yo || xt == 0 || yt == 0 || xto > xo || yto > yo {
+        return None;
     }
+    let tiles = (
+        u64::from(xsiz - xto).div_ceil(u64::from(xt)),
+        u64::from(ysiz - yto).div_ceil(u64::from(yt)),
+    );
+    let components = u16::from_be_bytes([*data.get(40)?, *data.get(41)?]);
     let sampling = |c: usize| Some((*data.get(43 + 3 * c)?, *data.get(44 + 3 * c)?));
-    let (y, cb, cr) = (sampling(0)?, sampling(1)?, sampling(2)?);
-    Some(cb == cr && cb != y)
+    let chroma_subsampled = if components == 3 {
+        let (y, cb, cr) = (sampling(0)?, sampling(1)?, sampling(2)?);
+        cb == cr && cb != y
+    } else {
+        false
+    };
+    Some(J2kSiz {
+        size_px: (xsiz - xo, ysiz - yo),
+        tiles,
+        chroma_subsampled,
+    })
 }
 
 /// Decodes a JPEG 2000 codestream chunk (Aperio 33003/33005, or 34712) to RGB8 with the
@@ -294,14 +323,29 @@ fn decode_jpeg2000(
     rows: u32,
 ) -> Result<Chunk, String> {
     use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
-    let subsampled = j2k_chroma_subsampled(data)
+    // Check the header's claims before the decoder allocates anything from them.
+    let siz = j2k_siz(data)
         .ok_or_else(|| "JPEG 2000 codestream header (SIZ) is missing or corrupt".to_string())?;
-    let image = Image::new(data, &DecodeSettings::default())
-        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
-    let (jw, jh) = (image.width(), image.height());
+    let (jw, jh) = siz.size_px;
     if jw != chunk_w || jh < rows || jh > chunk_h {
         return Err(format!(
             "JPEG 2000 data is {jw}x{jh} px, expected {chunk_w}x{rows} px for this chunk"
+        ));
+    }
+    if siz.tiles.0 * siz.tiles.1 > MAX_J2K_TILES {
+        return Err(format!(
+            "JPEG 2000 data is cut into {}x{} codestream tiles, more than {MAX_J2K_TILES}",
+            siz.tiles.0, siz.tiles.1
+        ));
+    }
+    let subsampled = siz.chroma_subsampled;
+    let image = Image::new(data, &DecodeSettings::default())
+        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
+    if (image.width(), image.height()) != (jw, jh) {
+        return Err(format!(
+            "JPEG 2000 data is {}x{} px, its header says {jw}x{jh} px",
+            image.width(),
+            image.height()
         ));
     }
     let mut ctx = DecoderContext::default();
@@ -372,6 +416,31 @@ mod tests {
         // Only the expected bytes are produced, however much the stream would expand.
         assert_eq!(decode_deflate(&packed, 1000).unwrap(), vec![7u8; 1000]);
         assert!(decode_deflate(&packed[..10], 1000).is_err());
+    }
+
+    #[test]
+    fn j2k_siz_header_is_parsed_and_checked() {
+        // SOC, SIZ: Lsiz 47, Rsiz 0, 256x200 image at offset (0,0), 128x128 tiles, 3
+        // components 8-bit, chroma 2x2 subsampled.
+        let mut siz = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 47, 0, 0];
+        for v in [256u32, 200, 0, 0, 128, 128, 0, 0] {
+            siz.extend_from_slice(&v.to_be_bytes());
+        }
+        siz.extend_from_slice(&[0, 3, 7, 1, 1, 7, 2, 2, 7, 2, 2]);
+        let parsed = j2k_siz(&siz).unwrap();
+        assert_eq!(parsed.size_px, (256, 200));
+        assert_eq!(parsed.tiles, (2, 2));
+        assert!(parsed.chroma_subsampled);
+        assert_eq!(j2k_siz(&siz[..30]), None, "truncated");
+        let mut zero_tile = siz.clone();
+        zero_tile[24..28].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(j2k_siz(&zero_tile), None);
+        // 1x1-pixel codestream tiles: refused before decoding.
+        let mut tiny_tiles = siz.clone();
+        tiny_tiles[24..28].copy_from_slice(&1u32.to_be_bytes());
+        tiny_tiles[28..32].copy_from_slice(&1u32.to_be_bytes());
+        let err = decode_jpeg2000(&tiny_tiles, J2kSpace::Rgb, (256, 200), 200).unwrap_err();
+        assert!(err.contains("codestream tiles"), "{err}");
     }
 
     #[test]
