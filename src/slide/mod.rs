@@ -186,6 +186,20 @@ pub struct SlideInfo {
     pub associated_images: Vec<AssociatedImage>,
 }
 
+/// A low-resolution picture of the whole slide (see [`Slide::read_overview`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    /// The picture, RGB8.
+    pub image: image::RgbImage,
+    /// Level-0 pixels per overview pixel (the same in x and y, nominally).
+    pub downsample: f64,
+    /// The level it was computed from.
+    pub level: usize,
+}
+
+/// Bytes of decoded pixels one overview block may take (bounds its memory).
+const OVERVIEW_BLOCK_BYTES: u64 = 32 << 20;
+
 /// An open slide. See the module documentation for coordinates and thread safety.
 pub struct Slide {
     path: PathBuf,
@@ -496,6 +510,65 @@ impl Slide {
     /// Objective magnification stated by the file (Aperio `AppMag`), if any.
     pub fn objective_mag(&self) -> Option<f64> {
         self.objective_mag
+    }
+
+    /// A picture of the whole slide whose longer side is at most `max_side_px` and more
+    /// than half of it (or level 0 itself when smaller): the level chosen by
+    /// [`Slide::best_level_for_downsample`], shrunk by averaging `k x k` blocks (integer
+    /// `k >= 1`; blocks cut by the image border average their inside pixels). Memory stays bounded whatever the slide size:
+    /// the level is read in blocks of at most 32 MiB. Use it for tissue masks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `max_side_px` when it is 0; decoding errors as
+    /// [`Slide::read_region`].
+    pub fn read_overview(&self, max_side_px: u32) -> Result<Overview> {
+        if max_side_px == 0 {
+            return Err(Error::invalid_option("max_side_px", "must be at least 1"));
+        }
+        let base = &self.levels[0];
+        let target = (base.width_px.max(base.height_px) as f64 / f64::from(max_side_px)).max(1.0);
+        let level = self.best_level_for_downsample(target);
+        let info = &self.levels[level];
+        let (lw, lh) = (info.width_px, info.height_px);
+        // Smallest integer k that brings the longer side to max_side_px or below.
+        let k = lw.max(lh).div_ceil(u64::from(max_side_px)).max(1);
+        let (ow, oh) = (lw.div_ceil(k), lh.div_ceil(k));
+        let mut out = image::RgbImage::new(ow as u32, oh as u32);
+        // Blocks of b x b output pixels, i.e. (b k) x (b k) level pixels.
+        let block_side_px = ((OVERVIEW_BLOCK_BYTES / 3) as f64).sqrt() as u64;
+        let b = (block_side_px / k).max(1);
+        for by in (0..oh).step_by(b as usize) {
+            for bx in (0..ow).step_by(b as usize) {
+                let (bw, bh) = ((ow - bx).min(b), (oh - by).min(b));
+                let (x0, y0) = (bx * k, by * k);
+                let rw = (bw * k).min(lw - x0);
+                let rh = (bh * k).min(lh - y0);
+                let region = self.read_region(level, x0 as i64, y0 as i64, rw as u32, rh as u32)?;
+                for oy in 0..bh {
+                    for ox in 0..bw {
+                        let (sx0, sy0) = (ox * k, oy * k);
+                        let (sx1, sy1) = ((sx0 + k).min(rw), (sy0 + k).min(rh));
+                        let mut sum = [0u64; 3];
+                        for sy in sy0..sy1 {
+                            for sx in sx0..sx1 {
+                                let p = region.get_pixel(sx as u32, sy as u32);
+                                for c in 0..3 {
+                                    sum[c] += u64::from(p[c]);
+                                }
+                            }
+                        }
+                        let n = (sx1 - sx0) * (sy1 - sy0);
+                        let mean = sum.map(|v| ((v + n / 2) / n) as u8);
+                        out.put_pixel((bx + ox) as u32, (by + oy) as u32, image::Rgb(mean));
+                    }
+                }
+            }
+        }
+        Ok(Overview {
+            image: out,
+            downsample: info.downsample * k as f64,
+            level,
+        })
     }
 
     /// The level whose downsample is the largest not exceeding `downsample` (level 0 if

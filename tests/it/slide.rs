@@ -344,6 +344,41 @@ fn level_zero_is_the_largest_image_not_the_first_directory() {
 }
 
 #[test]
+fn overview_uses_the_right_level_and_averages_blocks() {
+    // Pyramid: 512 px wide, 100 px wanted (downsample 5.12): level 2 (ds 4, 128 px)
+    // shrunk by k = 2.
+    let vips = Slide::open(&fixture("vips-jpeg-pyramid.tif")).unwrap();
+    let ov = vips.read_overview(100).unwrap();
+    assert_eq!(ov.level, 2);
+    assert_eq!(ov.image.dimensions(), (64, 48));
+    assert_eq!(ov.downsample, 8.0);
+    let wide = vips.read_overview(300).unwrap();
+    assert_eq!((wide.level, wide.downsample), (0, 2.0));
+    assert_eq!(wide.image.dimensions(), (256, 192));
+    let exact = vips.read_overview(128).unwrap();
+    assert_eq!((exact.level, exact.downsample), (2, 4.0));
+    assert_eq!(exact.image, read_level(&vips, 2));
+
+    // One level: 400x300 to at most 100 px: 4x4 block means, rounded.
+    let flat = Slide::open(&fixture("tifffile-striped.tif")).unwrap();
+    let ov = flat.read_overview(100).unwrap();
+    assert_eq!(ov.image.dimensions(), (100, 75));
+    let full = read_level(&flat, 0);
+    for (ox, oy) in [(0u32, 0u32), (37, 51), (99, 74)] {
+        for c in 0..3 {
+            let mut sum = 0u32;
+            for dy in 0..4 {
+                for dx in 0..4 {
+                    sum += u32::from(full.get_pixel(ox * 4 + dx, oy * 4 + dy)[c]);
+                }
+            }
+            assert_eq!(u32::from(ov.image.get_pixel(ox, oy)[c]), (sum + 8) / 16);
+        }
+    }
+    assert!(flat.read_overview(0).is_err());
+}
+
+#[test]
 fn regions_partly_or_wholly_outside_are_white() {
     let slide = Slide::open(&fixture("vips-jpeg-pyramid.tif")).unwrap();
     let full = read_level(&slide, 0);
@@ -724,6 +759,8 @@ fn big_slide_read_region_by_region_stays_under_1_gib() {
     let last = slide.levels().len() - 1;
     let top = read_level(&slide, last);
     assert!(top.pixels().any(|p| p.0 != [255, 255, 255]));
+    let ov = slide.read_overview(2048).unwrap();
+    assert!(ov.image.width() <= 2048 && ov.image.width() > 1024);
 }
 
 #[test]
