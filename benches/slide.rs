@@ -62,5 +62,32 @@ fn decode_regions(c: &mut Criterion) {
     black_box(&slide);
 }
 
-criterion_group!(benches, decode_regions);
+/// JPEG 2000 (Aperio 33005) decoding of the TCGA slide's level 0, 1 thread, for scale.
+fn decode_jpeg2000(c: &mut Criterion) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slides/tcga-cr-7395-01a-01-ts1.svs");
+    let slide = Slide::open_with_limits(
+        &path,
+        Limits {
+            tile_cache_bytes: 0,
+            ..Limits::default()
+        },
+    )
+    .expect("JPEG 2000 slide opens");
+    let level = &slide.levels()[0];
+    let (w, h) = (level.width_px, level.height_px);
+    let mut group = c.benchmark_group("slide_decode_tcga_jpeg2000_256px_tiles");
+    group.throughput(Throughput::Elements(w * h));
+    group.sample_size(10);
+    group.bench_function("read_level0_1_thread", |b| {
+        b.iter(|| {
+            slide
+                .read_region(0, 0, 0, w as u32, h as u32)
+                .expect("level reads")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode_regions, decode_jpeg2000);
 criterion_main!(benches);
