@@ -18,6 +18,7 @@ Each fixture is a small real H&E image (tiatoolbox target image, BSD-3, from
   tiffcp-jpeg-rgb.tif             libtiff tiffcp -c jpeg:r (photometric RGB, no transform)
   small-first-page.tif            a 40x40 image in the first directory, then the 400x300
                                   image (LZW, 64 px tiles): level 0 is the largest image
+  dpi72.tif                       32x32 px at 72 dpi (352.8 um/px): an implausible MPP
   j2k-33003-ycbcr.tif             128 px tiles of lossless JPEG 2000 codestreams holding
                                   Y, Cb, Cr (BT.601 full range), compression 33003 as
                                   Aperio writes it; must decode to he-400x300.png +-1
@@ -140,6 +141,9 @@ def main():
     tifffile.imwrite(p("j2k-33003-ycbcr.tif"), j2k_ycbcr_tiles(a, 128, 128), shape=a.shape,
                      dtype="uint8", tile=(128, 128), compression=33003, photometric="rgb")
 
+    tifffile.imwrite(p("dpi72.tif"), np.zeros((32, 32, 3), np.uint8), photometric="rgb",
+                     resolution=(72, 72), resolutionunit="INCH")
+
     with tifffile.TiffWriter(p("small-first-page.tif")) as tw:
         tw.write(np.full((40, 40, 3), 90, np.uint8), photometric="rgb")
         tw.write(a, tile=(64, 64), compression="lzw", photometric="rgb")
@@ -174,7 +178,7 @@ def main():
 
     Image.fromarray(a).save(p("he-400x300.png"), optimize=True)
     for name in sorted(os.listdir(OUT), key=lambda n: (n[:-4] in SAME_AS, n)):
-        if name.endswith(".tif") and not name.startswith(("j2k-", "small-first")):
+        if name.endswith(".tif") and not name.startswith(("j2k-", "small-first", "dpi72")):
             write_references(p(name), a)
 
     # Real Aperio files: a crop of CMU-1-Small-Region across tile borders (tiles are
