@@ -2,7 +2,7 @@
 
 use crate::cli::{Cli, Command, Config, InfoArgs};
 use crate::error::{Error, Result};
-use crate::slide::Slide;
+use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
 
 /// Runs the parsed command line.
 ///
@@ -31,21 +31,96 @@ fn thread_pool(config: &Config) -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::invalid_option("--threads", format!("cannot start threads: {e}")))
 }
 
+/// `mitocount info`: prints what the slide holds, as text or JSON.
 fn run_info(args: &InfoArgs) -> Result<()> {
     let mut slide = Slide::open(&args.slide)?;
     if let Some(mpp) = crate::cli::mpp_override(args.mpp)? {
         slide.set_mpp_override(mpp);
     }
-    println!("{}: {:?}", slide.path().display(), slide.format());
-    for (i, l) in slide.levels().iter().enumerate() {
-        println!(
-            "level {i}: {}x{} px, downsample {:.3}, {}",
+    let info = slide.info();
+    if args.json {
+        let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Output {
+            path: "<stdout>".into(),
+            reason: e.to_string(),
+        })?;
+        println!("{text}");
+    } else {
+        print!("{}", info_text(&info));
+    }
+    Ok(())
+}
+
+/// The text form of `mitocount info`.
+fn info_text(info: &SlideInfo) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let format = match info.format {
+        SlideFormat::AperioSvs => "Aperio SVS",
+        SlideFormat::Tiff => "TIFF",
+        SlideFormat::Png => "PNG",
+        SlideFormat::Jpeg => "JPEG",
+    };
+    let container = if info.bigtiff { " (BigTIFF)" } else { "" };
+    let _ = writeln!(s, "file: {}", info.path.display());
+    let _ = writeln!(s, "format: {format}{container}");
+    let _ = writeln!(s, "levels: {}", info.levels.len());
+    for (i, l) in info.levels.iter().enumerate() {
+        let tiles = match l.tile_size_px {
+            Some((w, h)) => format!("tiles {w}x{h} px"),
+            None => "not tiled".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}",
             l.width_px, l.height_px, l.downsample, l.compression
         );
     }
-    match slide.mpp() {
-        Ok(mpp) => println!("mpp: {} µm/px", mpp.um_per_px()),
-        Err(_) => println!("mpp: none in file (pass --mpp)"),
+    let source = |src: Option<MppSource>| match src {
+        Some(MppSource::AperioDescription) => "Aperio ImageDescription",
+        Some(MppSource::TiffResolution) => "TIFF resolution tags",
+        Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
+        Some(MppSource::Override) => "--mpp",
+        None => "none",
+    };
+    match (info.mpp_um_per_px, info.implausible_mpp_um_per_px) {
+        (Some(mpp), _) => {
+            let _ = writeln!(s, "mpp: {mpp} µm/px (from {})", source(info.mpp_source));
+        }
+        (None, Some(bad)) => {
+            let _ = writeln!(
+                s,
+                "mpp: {bad} µm/px stated by {} is implausible; pass --mpp",
+                source(info.mpp_source)
+            );
+        }
+        (None, None) => {
+            let _ = writeln!(s, "mpp: none in file; pass --mpp");
+        }
     }
-    Ok(())
+    match info.objective_mag {
+        Some(m) => {
+            let _ = writeln!(s, "objective magnification: {m}x");
+        }
+        None => {
+            let _ = writeln!(s, "objective magnification: not stated");
+        }
+    }
+    if info.associated_images.is_empty() {
+        let _ = writeln!(s, "associated images: none");
+    } else {
+        let _ = writeln!(s, "associated images:");
+        for a in &info.associated_images {
+            let kind = match a.kind {
+                AssociatedKind::Thumbnail => "thumbnail",
+                AssociatedKind::Label => "label",
+                AssociatedKind::Macro => "macro",
+            };
+            let _ = writeln!(
+                s,
+                "  {kind}: {}x{} px, {}",
+                a.width_px, a.height_px, a.compression
+            );
+        }
+    }
+    s
 }

@@ -4,5 +4,6 @@
 mod cli;
 mod hotspot;
 mod report;
+mod slide;
 mod stain;
 mod tiling;
