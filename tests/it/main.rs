@@ -6,4 +6,3 @@ mod hotspot;
 mod report;
 mod slide;
 mod stain;
-mod tiling;
