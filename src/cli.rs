@@ -45,6 +45,32 @@ pub enum Command {
     Info(InfoArgs),
     /// Writes a synthetic H&E slide (pyramidal tiled TIFF) and its ground truth.
     Synth(SynthArgs),
+    /// Compares detections with ground truth: one-to-one matching within 7.5 µm,
+    /// precision, recall, F1, and the lists of misses and false positives.
+    Evaluate(EvaluateArgs),
+}
+
+/// `mitocount evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Ground truth: synthetic `*.truth.csv` (rows of kind "mitotic figure") or MIDOG-style
+    /// JSON (points named "mitotic figure", coordinates in mm). Repeat with --detections
+    /// to pool several images (pairs are taken in order).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub truth: Vec<PathBuf>,
+    /// Detections: the report's `detections.csv` (rows of class "mitotic figure") or
+    /// MIDOG-style JSON.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub detections: Vec<PathBuf>,
+    /// Matching radius in µm (TUPAC16 and MIDOG use 7.5).
+    #[arg(long, value_name = "UM", default_value_t = 7.5)]
+    pub radius_um: f64,
+    /// Level-0 pixel size, to convert files that give positions only in pixels.
+    #[arg(long, value_name = "UM_PER_PX")]
+    pub mpp: Option<f64>,
+    /// Print the result as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mitocount info`.

@@ -1,0 +1,189 @@
+//! Development harness for the detector on real-mitosis mosaics (see
+//! `scripts/real_mitoses/`): runs `detect_field` on each PNG as the pipeline does (one
+//! field with a white halo, or fields of `--field-um` with the detector's halo), merges
+//! the nucleus statistics, classifies, and writes `<stem>.detections.csv` next to
+//! `--out` with every candidate (class column says which are mitotic figures), its
+//! features and the model inputs.
+//!
+//! Usage: cargo run --release --example detect_mosaics -- --mpp 0.25 --out DIR a.png b.png
+//!        [--field-um 400]
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use mitocount::detect::{self, DetectOptions, FieldImage};
+use mitocount::stain::{Deconvolver, StainVectors};
+use mitocount::units::Mpp;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut mpp_um = 0.25;
+    let mut out = PathBuf::from("target/real_mitoses/out");
+    let mut field_um: Option<f64> = None;
+    let mut inputs = Vec::new();
+    let mut overrides = serde_json::Map::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--mpp" => mpp_um = args.next().ok_or("--mpp needs a value")?.parse()?,
+            "--out" => out = PathBuf::from(args.next().ok_or("--out needs a value")?),
+            "--set" => {
+                // name=value, value parsed as JSON (a number).
+                let kv = args.next().ok_or("--set needs name=value")?;
+                let (k, v) = kv.split_once('=').ok_or("--set needs name=value")?;
+                overrides.insert(k.to_string(), serde_json::from_str(v)?);
+            }
+            "--field-um" => {
+                field_um = Some(args.next().ok_or("--field-um needs a value")?.parse()?)
+            }
+            _ => inputs.push(PathBuf::from(a)),
+        }
+    }
+    std::fs::create_dir_all(&out)?;
+    let mpp = Mpp::new(mpp_um)?;
+    let mut value = serde_json::to_value(DetectOptions::default())?;
+    if let Some(map) = value.as_object_mut() {
+        for (k, v) in overrides {
+            if !map.contains_key(&k) {
+                return Err(format!("unknown option {k}").into());
+            }
+            map.insert(k, v);
+        }
+    }
+    let opts: DetectOptions = serde_json::from_value(value)?;
+    opts.validate()?;
+    let deconv = Deconvolver::new(StainVectors::default_hed(), [255.0; 3])?;
+    let halo_px = mpp.um_to_px(detect::halo_um(&opts)).ceil() as i64;
+    for path in inputs {
+        let img = image::open(&path)?.into_rgb8();
+        let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+        let field_px = field_um.map_or(w.max(h), |f| mpp.um_to_px(f).round() as i64);
+        let start = std::time::Instant::now();
+        let mut candidates = Vec::new();
+        let mut stats = detect::NucleusStats::default();
+        let mut y0 = 0;
+        while y0 < h {
+            let mut x0 = 0;
+            while x0 < w {
+                let (x1, y1) = ((x0 + field_px).min(w), (y0 + field_px).min(h));
+                let rx = x0 - halo_px;
+                let ry = y0 - halo_px;
+                let rw = (x1 - x0 + 2 * halo_px) as u32;
+                let rh = (y1 - y0 + 2 * halo_px) as u32;
+                let region = crop_with_white(&img, rx, ry, rw, rh);
+                let field = FieldImage {
+                    rgb: &region,
+                    origin_x_px: rx as f64,
+                    origin_y_px: ry as f64,
+                    downsample: 1.0,
+                    mpp,
+                };
+                let mut det = detect::detect_field(&field, &deconv, &opts);
+                det.retain_core(x0 as f64, y0 as f64, x1 as f64, y1 as f64);
+                candidates.extend(det.candidates);
+                stats.merge(&det.stats);
+                x0 = x1;
+            }
+            y0 += field_px;
+        }
+        detect::classify(&mut candidates, &stats, &opts);
+        let elapsed = start.elapsed();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+        let csv_path = out.join(format!("{stem}.detections.csv"));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
+        let typical = detect::Typical::from_stats(&stats);
+        write!(f, "x_px,y_px,x_um,y_um,score,class,pairing")?;
+        if let Some(c) = candidates.first() {
+            for (name, _) in c.features.named() {
+                write!(f, ",{name}")?;
+            }
+        }
+        for name in detect::INPUT_NAMES {
+            write!(f, ",in_{name}")?;
+        }
+        writeln!(f, ",typical_mean_h_od,typical_max_h_od,mean_h_p25,mean_h_p75,mean_h_p90,max_h_p25,max_h_p75,max_h_p90")?;
+        let q = |mean: bool, p: f64| {
+            if mean {
+                stats.mean_h_quantile(p).unwrap_or(0.3)
+            } else {
+                stats.max_h_quantile(p).unwrap_or(0.45)
+            }
+        };
+        let quantiles = [
+            q(true, 0.25),
+            q(true, 0.75),
+            q(true, 0.9),
+            q(false, 0.25),
+            q(false, 0.75),
+            q(false, 0.9),
+        ];
+        for c in &candidates {
+            let pairing = match c.pairing {
+                detect::Pairing::Single => "single",
+                detect::Pairing::Merged { .. } => "merged",
+                detect::Pairing::Absorbed { .. } => "absorbed",
+            };
+            write!(
+                f,
+                "{:.2},{:.2},{:.3},{:.3},{:.5},{},{}",
+                c.x_px,
+                c.y_px,
+                c.x_um,
+                c.y_um,
+                c.score,
+                c.class.label(),
+                pairing
+            )?;
+            for (_, v) in c.features.named() {
+                write!(f, ",{v:.5}")?;
+            }
+            for v in detect::model_inputs(&c.features, &stats) {
+                write!(f, ",{v:.5}")?;
+            }
+            write!(f, ",{:.4},{:.4}", typical.mean_h_od, typical.max_h_od)?;
+            for v in quantiles {
+                write!(f, ",{v:.4}")?;
+            }
+            writeln!(f)?;
+        }
+        let mitotic = candidates
+            .iter()
+            .filter(|c| c.class == detect::Class::MitoticFigure)
+            .count();
+        eprintln!(
+            "{}: {} candidates, {} mitotic, {} nuclei (typical mean H {:.3}, max H {:.3}), {:.0} ms",
+            path.display(),
+            candidates.len(),
+            mitotic,
+            stats.count(),
+            typical.mean_h_od,
+            typical.max_h_od,
+            elapsed.as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}
+
+/// A `width` x `height` window of `src` at `(x, y)`, white outside (as `Slide::read_region`).
+fn crop_with_white(
+    src: &image::RgbImage,
+    x: i64,
+    y: i64,
+    width: u32,
+    height: u32,
+) -> image::RgbImage {
+    let mut out = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    for oy in 0..height {
+        let sy = y + i64::from(oy);
+        if sy < 0 || sy >= i64::from(src.height()) {
+            continue;
+        }
+        for ox in 0..width {
+            let sx = x + i64::from(ox);
+            if sx < 0 || sx >= i64::from(src.width()) {
+                continue;
+            }
+            out.put_pixel(ox, oy, *src.get_pixel(sx as u32, sy as u32));
+        }
+    }
+    out
+}

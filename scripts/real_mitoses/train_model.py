@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Train the mitosis score on the tune split of the real-mitosis mosaics; write
+src/detect/model.rs.
+
+Inputs: the tune mosaics' truth CSVs (make_mosaics.py) and the development harness's
+candidate tables
+    cargo run --release --example detect_mosaics -- --mpp 0.25 --out OUT MOSAICS/tune_*.png
+which hold every candidate's features, the Rust-computed model inputs and the slide's
+typical nucleus.
+
+Labels: a candidate within POS_UM (5 um) of its crop's centre is a positive (part of the
+centre mitosis); one farther than NEG_UM (12 um) is a negative (with rare exceptions, not a
+mitosis); those in between are left out (they may be the other half of a dividing figure).
+Classes are weighted to equal total weight.
+
+Model: gradient-boosted regression trees on the logistic loss (Friedman 2001, Ann Stat
+29(5):1189-1232), small and shallow (TREES trees of depth DEPTH, learning rate RATE, at
+least MIN_LEAF weighted samples per leaf, splits at quantiles of each input), implemented
+here in numpy so that the result does not depend on a library version. Leave-one-mosaic-out
+cross-validation on the tune split gives per-crop recall and off-centre rates; the score
+threshold is the one with the best cross-validated recall among those keeping crops with a
+call more than 15 um off-centre at or below --max-far (default 0.07, under the 0.1 target),
+and the script prints the strict rate (any unmatched call) too. A logistic regression on the
+same inputs is fitted for comparison only.
+
+Usage: train_model.py --mosaics DIR --candidates DIR [--write src/detect/model.rs]
+"""
+
+import argparse
+import csv
+import datetime
+import glob
+import hashlib
+import math
+import os
+
+import numpy as np
+
+CROP = 128
+POS_UM = 5.0
+NEG_UM = 12.0
+TREES = 60
+DEPTH = 3
+RATE = 0.15
+MIN_LEAF = 40
+BINS = 32
+
+
+def _ln(v, floor):
+    return math.log(max(v, floor))
+
+
+# name, function of a row dict (floats) -> value. Keep in sync with `inputs()` in
+# src/detect/classify.rs (the harness writes the Rust values as in_* columns and this
+# script checks that they agree).
+INPUTS = [
+    ("ln_rel_mean_h", lambda r: _ln(r["mean_h_od"], 1e-3) - math.log(r["typical_mean_h_od"])),
+    ("ln_rel_max_h", lambda r: _ln(r["max_h_od"], 1e-3) - math.log(r["typical_max_h_od"])),
+    ("ln_rel_core_h", lambda r: _ln(r["core_h_od"], 1e-3) - math.log(r["typical_max_h_od"])),
+    ("ln_mean_h_over_context_p90", lambda r: _ln(r["mean_h_od"], 1e-3) - _ln(r["context_h_p90_od"], 0.02)),
+    ("ln_mean_h_over_context_p50", lambda r: _ln(r["mean_h_od"], 1e-3) - _ln(r["context_h_p50_od"], 0.02)),
+    ("ln_core_over_context_p90", lambda r: _ln(r["core_h_od"], 1e-3) - _ln(r["context_h_p90_od"], 0.02)),
+    ("context_darker_fraction", lambda r: r["context_darker_fraction"]),
+    ("ln_area_um2", lambda r: _ln(r["area_um2"], 0.1)),
+    ("solidity", lambda r: r["solidity"]),
+    ("boundary_irregularity", lambda r: min(r["boundary_irregularity"], 3.0)),
+    ("ln_elongation", lambda r: _ln(r["elongation"], 1.0)),
+    ("texture_h_cv", lambda r: min(r["texture_h_cv"], 2.0)),
+    ("granularity", lambda r: min(r["granularity"], 5.0)),
+    ("edge_sharpness", lambda r: r["edge_gradient_od_per_um"] / max(r["mean_h_od"], 0.02)),
+    ("rel_blob_response", lambda r: r["blob_response_od"] / r["typical_mean_h_od"]),
+    ("ln_blob_radius_um", lambda r: _ln(r["blob_radius_um"], 0.1)),
+    ("residual_over_h", lambda r: r["residual_od"] / max(r["mean_h_od"], 0.02)),
+    ("e_over_h", lambda r: r["mean_e_od"] / max(r["mean_h_od"], 0.02)),
+    ("ring_e_over_h", lambda r: r["ring_e_od"] / max(r["mean_h_od"], 0.02)),
+    ("ring_h_over_h", lambda r: r["ring_h_od"] / max(r["mean_h_od"], 0.02)),
+    ("rel_ring_total", lambda r: (r["ring_h_od"] + r["ring_e_od"]) / r["typical_mean_h_od"]),
+    ("ln_outer_area_ratio", lambda r: _ln(r["outer_area_ratio"], 1.0)),
+    ("membrane_ratio", lambda r: min(r["membrane_ratio"], 3.0)),
+    ("clipped", lambda r: r["clipped"]),
+]
+
+
+def load(mosaics_dir, cand_dir, pattern):
+    """Candidates as (mosaic, cell, distance to the crop centre in um, row, class) and the
+    crops of each mosaic."""
+    data = []
+    cells = {}
+    for tcsv in sorted(glob.glob(os.path.join(mosaics_dir, pattern + ".csv"))):
+        stem = os.path.basename(tcsv)[:-4]
+        truth = {(int(r["cell_col"]), int(r["cell_row"])): r for r in csv.DictReader(open(tcsv))}
+        cells[stem] = {k: r["class"] for k, r in truth.items()}
+        for r in csv.DictReader(open(os.path.join(cand_dir, stem + ".detections.csv"))):
+            x, y = float(r["x_px"]), float(r["y_px"])
+            cell = (int(x // CROP), int(y // CROP))
+            if cell not in truth:
+                continue
+            t = truth[cell]
+            d = math.hypot(x - float(t["x_px"]), y - float(t["y_px"])) * 0.25
+            row = {k: (float(v) if k not in ("class", "pairing") else v) for k, v in r.items()}
+            data.append((stem, cell, d, row, t["class"]))
+    return data, cells
+
+
+def design(rows):
+    return np.array([[f(r) for _, f in INPUTS] for r in rows], dtype=float)
+
+
+class GBM:
+    """Gradient-boosted trees, logistic loss, Newton leaf values, quantile-binned splits.
+    A sample goes left at a split when its input is < the split's threshold."""
+
+    def __init__(self, n_trees=TREES, depth=DEPTH, rate=RATE, min_leaf=MIN_LEAF, bins=BINS, l2=1.0):
+        self.n_trees, self.depth, self.rate = n_trees, depth, rate
+        self.min_leaf, self.bins, self.l2 = min_leaf, bins, l2
+
+    def fit(self, X, y, w):
+        n, k = X.shape
+        self.edges = [np.unique(np.quantile(X[:, j], np.linspace(0, 1, self.bins + 1)[1:-1])) for j in range(k)]
+        B = self._bin(X)
+        p0 = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
+        self.base = float(np.log(p0 / (1 - p0)))
+        F = np.full(n, self.base)
+        self.trees = []
+        for _ in range(self.n_trees):
+            p = 1 / (1 + np.exp(-F))
+            g, h = w * (p - y), w * p * (1 - p)
+            nodes = []
+            self._build(B, g, h, np.arange(n), 0, nodes)
+            self.trees.append(nodes)
+            F += self.rate * self._tree_value(nodes, X)
+        return self
+
+    def _bin(self, X):
+        return np.stack([np.searchsorted(self.edges[j], X[:, j], side="right") for j in range(X.shape[1])], 1)
+
+    def _build(self, B, g, h, idx, depth, nodes):
+        """Appends the subtree for idx to nodes; returns its index. A node is
+        ("leaf", value) or ("split", input, threshold, left, right)."""
+        G, H = g[idx].sum(), h[idx].sum()
+        me = len(nodes)
+        nodes.append(("leaf", float(-G / (H + self.l2))))
+        if depth == self.depth:
+            return me
+        best = (1e-9, None, None)
+        base = G * G / (H + self.l2)
+        for j in range(B.shape[1]):
+            nb = len(self.edges[j]) + 1
+            gs = np.bincount(B[idx, j], g[idx], nb)
+            hs = np.bincount(B[idx, j], h[idx], nb)
+            gl, hl = np.cumsum(gs)[:-1], np.cumsum(hs)[:-1]
+            cl = np.cumsum(np.bincount(B[idx, j], minlength=nb))[:-1]
+            ok = (cl >= self.min_leaf) & (len(idx) - cl >= self.min_leaf)
+            gain = gl ** 2 / (hl + self.l2) + (G - gl) ** 2 / (H - hl + self.l2) - base
+            gain[~ok] = -1
+            b = int(np.argmax(gain))
+            if gain[b] > best[0]:
+                best = (gain[b], j, b)
+        if best[1] is None:
+            return me
+        _, j, b = best
+        threshold = float(self.edges[j][b])
+        left = idx[B[idx, j] <= b]
+        right = idx[B[idx, j] > b]
+        li = self._build(B, g, h, left, depth + 1, nodes)
+        ri = self._build(B, g, h, right, depth + 1, nodes)
+        nodes[me] = ("split", j, threshold, li, ri)
+        return me
+
+    @staticmethod
+    def _tree_value(nodes, X):
+        out = np.zeros(X.shape[0])
+        stack = [(0, np.arange(X.shape[0]))]
+        while stack:
+            k, idx = stack.pop()
+            node = nodes[k]
+            if node[0] == "leaf":
+                out[idx] = node[1]
+                continue
+            _, j, t, l, r = node
+            below = X[idx, j] < t
+            stack.append((l, idx[below]))
+            stack.append((r, idx[~below]))
+        return out
+
+    def decision(self, X):
+        F = np.full(X.shape[0], self.base)
+        for nodes in self.trees:
+            F += self.rate * self._tree_value(nodes, X)
+        return F
+
+
+def fit_logistic(X, y, w, l2):
+    """Newton's method on the weighted, L2-penalised log-likelihood (intercept free)."""
+    n, k = X.shape
+    Xa = np.hstack([np.ones((n, 1)), X])
+    beta = np.zeros(k + 1)
+    pen = np.full(k + 1, l2)
+    pen[0] = 0.0
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(Xa @ beta)))
+        g = Xa.T @ (w * (p - y)) + pen * beta
+        H = (Xa * (w * p * (1 - p))[:, None]).T @ Xa + np.diag(pen)
+        step = np.linalg.solve(H, g)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return beta
+
+
+def merge_pairs(calls, merge_um, ratio):
+    """calls: list of (x_um, y_um, score, mean_h). Greedy by distance like classify.rs."""
+    pairs = []
+    for i in range(len(calls)):
+        for j in range(i + 1, len(calls)):
+            a, b = calls[i], calls[j]
+            d = math.hypot(a[0] - b[0], a[1] - b[1])
+            lo, hi = sorted((a[3], b[3]))
+            if d <= merge_um and hi <= ratio * max(lo, 1e-6):
+                pairs.append((d, i, j))
+    pairs.sort()
+    used = set()
+    out = []
+    for d, i, j in pairs:
+        if i in used or j in used:
+            continue
+        used |= {i, j}
+        a, b = calls[i], calls[j]
+        out.append(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, max(a[2], b[2]), max(a[3], b[3])))
+    out += [c for k, c in enumerate(calls) if k not in used]
+    return out
+
+
+def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):
+    by_crop = {}
+    for (stem, cell, d, row, cls), s in zip(data, scores):
+        if s >= threshold:
+            by_crop.setdefault((stem, cell), []).append((row["x_um"], row["y_um"], s, row["mean_h_od"]))
+    hits = off = far = 0
+    hits_by = {"normal": [0, 0], "atypical": [0, 0]}
+    n = 0
+    for stem, cells in cells_by_mosaic.items():
+        for cell, cls in cells.items():
+            n += 1
+            calls = merge_pairs(by_crop.get((stem, cell), []), merge_um, ratio)
+            cx = (cell[0] * CROP + CROP / 2) * 0.25
+            cy = (cell[1] * CROP + CROP / 2) * 0.25
+            ds = sorted(math.hypot(c[0] - cx, c[1] - cy) for c in calls)
+            hit = bool(ds) and ds[0] <= 7.5
+            hits += hit
+            hits_by[cls][0] += hit
+            hits_by[cls][1] += 1
+            off += (len(ds) - hit) > 0
+            far += any(d > 15.0 for d in ds)
+    return hits / n, off / n, {k: v[0] / max(v[1], 1) for k, v in hits_by.items()}, far / n
+
+
+def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):
+    """Per-crop recall (overall and by class), share of crops with an unmatched call
+    (strict) and share with a call more than 15 um from the centre, after pair merging."""
+    by_crop = {}
+    for (stem, cell, d, row, cls), s in zip(data, scores):
+        if s >= threshold:
+            by_crop.setdefault((stem, cell), []).append((row["x_um"], row["y_um"], s, row["mean_h_od"]))
+    hits = off = far = n = 0
+    hits_by = {"normal": [0, 0], "atypical": [0, 0]}
+    for stem, cells in cells_by_mosaic.items():
+        for cell, cls in cells.items():
+            n += 1
+            calls = merge_pairs(by_crop.get((stem, cell), []), merge_um, ratio)
+            cx = (cell[0] * CROP + CROP / 2) * 0.25
+            cy = (cell[1] * CROP + CROP / 2) * 0.25
+            ds = sorted(math.hypot(c[0] - cx, c[1] - cy) for c in calls)
+            hit = bool(ds) and ds[0] <= 7.5
+            hits += hit
+            hits_by[cls][0] += hit
+            hits_by[cls][1] += 1
+            off += (len(ds) - hit) > 0
+            far += any(d > 15.0 for d in ds)
+    return hits / n, off / n, {k: v[0] / max(v[1], 1) for k, v in hits_by.items()}, far / n
+
+
+def sweep(data, scores, cells, max_far):
+    rows = []
+    for q in np.linspace(0.70, 0.999, 120):
+        t = float(np.quantile(scores, q))
+        rec, off, by, far = crop_metrics(data, scores, t, cells)
+        rows.append((t, rec, by, off, far))
+    best = max((r for r in rows if r[4] <= max_far), key=lambda r: r[1], default=None)
+    return rows, best
+
+
+def rust_model(gbm, names, threshold, provenance):
+    lines = [
+        "//! The mitosis score model: generated by `scripts/real_mitoses/train_model.py`; do not",
+        "//! edit by hand (re-run the script).",
+        "//!",
+    ]
+    lines += ["//! " + l for l in provenance.splitlines()]
+    lines += [
+        "",
+        "use super::classify::{Node, Tree, INPUTS};",
+        "",
+        "/// Names of the inputs the trees split on, in order (a unit test checks them against",
+        "/// `INPUT_NAMES`).",
+        "#[cfg_attr(not(test), allow(dead_code))]",
+        "pub(super) const TRAINED_INPUT_NAMES: [&str; INPUTS] = [",
+    ]
+    lines += [f'    "{n}",' for n in names]
+    lines += [
+        "];",
+        "",
+        "/// Initial log-odds.",
+        f"pub(super) const BASE_LOG_ODDS: f64 = {gbm.base!r};",
+        "/// Shrinkage applied to every tree's leaf values.",
+        f"pub(super) const LEARNING_RATE: f64 = {gbm.rate!r};",
+        "/// Score threshold chosen by leave-one-mosaic-out cross-validation on the tune split.",
+        f"pub(super) const THRESHOLD: f64 = {threshold:.4f};",
+        "",
+        "/// The trees: a node is a split (go to `left` when input < threshold) or a leaf.",
+        "#[rustfmt::skip]",
+        "pub(super) const TREES: &[Tree] = &[",
+    ]
+    for nodes in gbm.trees:
+        parts = []
+        for nd in nodes:
+            if nd[0] == "leaf":
+                parts.append(f"Node::Leaf({nd[1]!r})")
+            else:
+                _, j, t, l, r = nd
+                parts.append(f"Node::Split {{ input: {j}, threshold: {t!r}, left: {l}, right: {r} }}")
+        lines.append("    &[" + ", ".join(parts) + "],")
+    lines.append("];")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mosaics", default="target/real_mitoses")
+    ap.add_argument("--candidates", default="target/real_mitoses/out")
+    ap.add_argument("--split", default="tune")
+    ap.add_argument("--max-far", type=float, default=0.07)
+    ap.add_argument("--write", help="path of the generated Rust model (src/detect/model.rs)")
+    ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (fast)")
+    args = ap.parse_args()
+
+    data, cells = load(args.mosaics, args.candidates, f"{args.split}_??")
+    rows = [d[3] for d in data]
+    X = design(rows)
+    names = [n for n, _ in INPUTS]
+    for j, n in enumerate(names):
+        col = "in_" + n
+        if col in rows[0]:
+            diff = np.max(np.abs(np.array([r[col] for r in rows]) - X[:, j]))
+            if diff > 1e-3:
+                print(f"WARNING: input {n} differs from the Rust value by {diff}")
+        else:
+            print(f"WARNING: the harness wrote no {col} column (Rust inputs out of date?)")
+    dist = np.array([d[2] for d in data])
+    stems = np.array([d[0] for d in data])
+    y = (dist <= POS_UM).astype(float)
+    train = (dist <= POS_UM) | (dist > NEG_UM)
+    print(f"{len(data)} candidates in {sum(len(c) for c in cells.values())} crops: "
+          f"{int(y.sum())} positive, {int((dist > NEG_UM).sum())} negative")
+
+    def weights(yy):
+        return np.where(yy > 0, 0.5 / yy.mean(), 0.5 / (1 - yy.mean()))
+
+    threshold = 0.5
+    if not args.no_cv:
+        cv_gbm = np.zeros(len(data))
+        cv_lr = np.zeros(len(data))
+        for g in sorted(set(stems)):
+            te = stems == g
+            tr = train & ~te
+            yy = y[tr]
+            model = GBM().fit(X[tr], yy, weights(yy))
+            cv_gbm[te] = model.decision(X[te])
+            mu, sd = X[tr].mean(0), X[tr].std(0) + 1e-9
+            beta = fit_logistic((X[tr] - mu) / sd, yy, weights(yy), 1.0)
+            cv_lr[te] = beta[0] + ((X[te] - mu) / sd) @ beta[1:]
+        for name, sc in (("logistic regression (comparison)", cv_lr), ("boosted trees", cv_gbm)):
+            rows_s, best = sweep(data, sc, cells, args.max_far)
+            print(f"\n{name}, leave-one-mosaic-out on {args.split}:")
+            print("  score   recall  normal  atypical  strict-off  off>15um")
+            for t, rec, by, off, far in rows_s[::8]:
+                p = 1 / (1 + math.exp(-t))
+                print(f"  {p:.3f}   {rec:.3f}   {by['normal']:.3f}   {by['atypical']:.3f}     {off:.3f}      {far:.3f}")
+            if best:
+                t, rec, by, off, far = best
+                print(f"  chosen: score {1 / (1 + math.exp(-t)):.4f}: recall {rec:.3f} (normal {by['normal']:.3f}, "
+                      f"atypical {by['atypical']:.3f}), strict {off:.3f}, >15um {far:.3f}")
+                if name == "boosted trees":
+                    threshold = 1 / (1 + math.exp(-t))
+
+    yy = y[train]
+    final = GBM().fit(X[train], yy, weights(yy))
+    if args.write:
+        digest = hashlib.sha1()
+        for stem in sorted(cells):
+            digest.update(open(os.path.join(args.candidates, stem + ".detections.csv"), "rb").read())
+        provenance = (
+            f"Trained {datetime.date.today().isoformat()} on the tune split of the AtNorM-MD real-mitosis mosaics\n"
+            f"(Banerjee et al. 2025, arXiv:2506.21444; MIT): {len(data)} candidates, {int(yy.sum())} positive,\n"
+            f"{int((1 - yy).sum())} negative; {TREES} trees of depth {DEPTH}, rate {RATE}, min leaf {MIN_LEAF};\n"
+            f"candidate tables sha1 {digest.hexdigest()[:12]}."
+        )
+        with open(args.write, "w") as f:
+            f.write(rust_model(final, names, threshold, provenance))
+        print(f"wrote {args.write} (threshold {threshold:.4f})")
+
+
+if __name__ == "__main__":
+    main()
