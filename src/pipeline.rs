@@ -1,6 +1,14 @@
 //! The one module that knows every stage: runs a subcommand and owns the rayon pool.
 
-use crate::cli::{Cli, Command, Config, EvaluateArgs, InfoArgs};
+mod analyse;
+mod batch;
+mod progress;
+
+pub use analyse::{analyse_slide, write_analysis, Analysis};
+pub use batch::{run_batch, BatchOutcome};
+pub use progress::{Progress, ProgressMode};
+
+use crate::cli::{AnalysisConfig, Cli, Command, Config, CountArgs, EvaluateArgs, InfoArgs};
 use crate::error::{Error, Result};
 use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
 
@@ -15,10 +23,71 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => run_info(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Synth(_) => Err(Error::invalid_option("synth", "not implemented yet")),
-        Command::Count(_) | Command::Batch(_) => {
-            Err(Error::invalid_option("count", "not implemented yet"))
+        Command::Count(args) => run_count(args, &config),
+        Command::Batch(args) => {
+            let analysis = AnalysisConfig::from_args(&args.analysis)?;
+            let outcome = run_batch(&args.inputs, &args.out, &analysis, config.progress)?;
+            if outcome.failed > 0 {
+                return Err(Error::BatchFailures {
+                    failed: outcome.failed,
+                    total: outcome.total,
+                    summary: outcome.summary_path,
+                });
+            }
+            Ok(())
         }
     })
+}
+
+/// Opens a slide and applies `--mpp`.
+///
+/// # Errors
+/// Slide open errors.
+pub fn open_slide(path: &std::path::Path, cfg: &AnalysisConfig) -> Result<Slide> {
+    let mut slide = Slide::open(path)?;
+    if let Some(mpp) = cfg.mpp_override {
+        slide.set_mpp_override(mpp);
+    }
+    Ok(slide)
+}
+
+/// The default output folder of `count`: `results/<slide file stem>`.
+fn default_out_dir(slide: &std::path::Path) -> std::path::PathBuf {
+    let stem = slide
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "slide".to_string());
+    std::path::Path::new("results").join(stem)
+}
+
+/// `mitocount count`: analyses one slide, writes the report files and prints the summary
+/// (or the report as JSON).
+fn run_count(args: &CountArgs, config: &Config) -> Result<()> {
+    let cfg = AnalysisConfig::from_args(&args.analysis)?;
+    let slide = open_slide(&args.slide, &cfg)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&args.slide));
+    let label = args
+        .slide
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let progress = Progress::new(config.progress, &label);
+    let analysis = analyse_slide(&slide, &cfg, &progress);
+    progress.finish();
+    let analysis = analysis?;
+    let written = write_analysis(&analysis, &out_dir)?;
+    if args.json {
+        println!("{}", crate::report::to_json_string(&analysis.report)?);
+    } else {
+        print!("{}", crate::report::summary_text(&analysis.report));
+        if config.progress == ProgressMode::Bar {
+            eprintln!("wrote {} files to {}", written.len(), out_dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// A rayon pool with `--threads` workers (all cores when unset).

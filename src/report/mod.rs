@@ -598,7 +598,8 @@ pub fn to_json_string(report: &Report) -> Result<String> {
 }
 
 /// Writes every output file into `out_dir` (created if missing) and returns their paths
-/// in the order of the table in the [module docs](self).
+/// in the order of the table in the [module docs](self). Without `images` (`--no-images`)
+/// only the tables are written: no PNG and no HTML.
 ///
 /// Each file is written to a temporary name and renamed into place, so an interrupted run
 /// never leaves a half-written file under the final name.
@@ -608,7 +609,7 @@ pub fn to_json_string(report: &Report) -> Result<String> {
 /// [`Error::Output`] when an image cannot be encoded.
 pub fn write_outputs(
     report: &Report,
-    images: &ReportImages,
+    images: Option<&ReportImages>,
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
@@ -631,6 +632,9 @@ pub fn write_outputs(
         "mitotic-figures.json",
         json_bytes(&midog, "mitotic-figures.json")?.as_slice(),
     )?;
+    let Some(images) = images else {
+        return Ok(written);
+    };
     let heatmap = images::encode_png(&images::render_heatmap(report, images)?, "heatmap.png")?;
     put("heatmap.png", &heatmap)?;
     let hotspot = images::render_hotspot_view(report, images)?;

@@ -318,7 +318,7 @@ fn make_images(report: &Report) -> ReportImages {
 
 fn write_all(report: &Report, dir: &Path) -> Vec<std::path::PathBuf> {
     let images = make_images(report);
-    report::write_outputs(report, &images, dir).unwrap()
+    report::write_outputs(report, Some(&images), dir).unwrap()
 }
 
 #[test]
@@ -670,7 +670,7 @@ fn pngs_decode_with_expected_sizes_and_outline_in_place() {
     let r = make_report("a.tiff");
     let images = make_images(&r);
     let dir = tempfile::tempdir().unwrap();
-    report::write_outputs(&r, &images, dir.path()).unwrap();
+    report::write_outputs(&r, Some(&images), dir.path()).unwrap();
     let heat = image::open(dir.path().join("heatmap.png"))
         .unwrap()
         .to_rgb8();
@@ -796,7 +796,7 @@ fn write_outputs_reports_unwritable_folder() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-folder");
     std::fs::write(&file, b"x").unwrap();
-    let err = report::write_outputs(&r, &make_images(&r), &file).unwrap_err();
+    let err = report::write_outputs(&r, Some(&make_images(&r)), &file).unwrap_err();
     assert!(err.to_string().contains("not-a-folder"), "{err}");
 }
 
@@ -837,7 +837,7 @@ fn demo() {
             })
             .collect(),
     };
-    let files = report::write_outputs(&r, &images, Path::new(&dir)).unwrap();
+    let files = report::write_outputs(&r, Some(&images), Path::new(&dir)).unwrap();
     print!("{}", report::summary_text(&r));
     for f in files {
         println!(
