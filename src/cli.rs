@@ -7,7 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::detect::DetectOptions;
 use crate::error::{Error, Result};
+use crate::hotspot::HotspotOptions;
+use crate::report::{Criterion, HpfAreaSource};
+use crate::stain::{MacenkoOptions, StainSpec};
+use crate::tiling::TissueOptions;
 use crate::units::Mpp;
 
 /// Text appended to `--help`: exit codes.
@@ -99,11 +104,149 @@ pub fn mpp_override(mpp: Option<f64>) -> Result<Option<Mpp>> {
     mpp.map(Mpp::new_unchecked_range).transpose()
 }
 
+/// How the pictures and the HTML page are produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pictures {
+    /// Write heatmap.png, hotspot.png and report.html.
+    Write,
+    /// Skip them (`--no-images`).
+    Skip,
+}
+
+/// The validated analysis flags: one options struct per stage.
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    /// Pixel size given by the user, overriding the file's.
+    pub mpp_override: Option<Mpp>,
+    /// Area of one HPF, mm².
+    pub hpf_area_mm2: f64,
+    /// How the HPF area was set.
+    pub hpf_area_source: HpfAreaSource,
+    /// Smallest tissue fraction of a grid field counted as an HPF.
+    pub min_field_tissue_fraction: f64,
+    /// The diagnostic criterion.
+    pub criterion: Criterion,
+    /// Hot-spot window.
+    pub hotspot: HotspotOptions,
+    /// Stain vectors: fixed or estimated.
+    pub stains: StainSpec,
+    /// Options of the Macenko estimate (with `--stains auto`).
+    pub macenko: MacenkoOptions,
+    /// Tissue mask.
+    pub tissue: TissueOptions,
+    /// Detector.
+    pub detect: DetectOptions,
+    /// Side of the fields processed in parallel, µm.
+    pub field_size_um: f64,
+    /// Ground truth to evaluate against.
+    pub truth: Option<PathBuf>,
+    /// Pictures and HTML on or off.
+    pub pictures: Pictures,
+}
+
+impl AnalysisConfig {
+    /// Validates the analysis flags.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the offending flag.
+    pub fn from_args(a: &AnalysisArgs) -> Result<Self> {
+        let (hpf_area_mm2, hpf_area_source) = match (a.hpf_area_mm2, a.field_number, a.objective) {
+            (Some(area), _, _) => (area, HpfAreaSource::Explicit),
+            (None, Some(fn_mm), Some(m)) => (
+                crate::units::hpf_area_mm2(fn_mm, m)?,
+                HpfAreaSource::FieldNumber {
+                    field_number_mm: fn_mm,
+                    objective_magnification: m,
+                },
+            ),
+            _ => (crate::units::DEFAULT_HPF_AREA_MM2, HpfAreaSource::Default),
+        };
+        if !(hpf_area_mm2.is_finite() && hpf_area_mm2 > 0.0 && hpf_area_mm2 <= 100.0) {
+            return Err(Error::invalid_option(
+                "--hpf-area-mm2",
+                format!("must be a positive area of at most 100 mm², got {hpf_area_mm2}"),
+            ));
+        }
+        let criterion = Criterion::from_name(&a.criterion, a.threshold)?;
+        let (aspect_width, aspect_height) = parse_aspect(&a.hotspot_aspect)?;
+        let hotspot = HotspotOptions {
+            window_area_mm2: a
+                .hotspot_area_mm2
+                .unwrap_or_else(|| criterion.reference_area_mm2(hpf_area_mm2)),
+            aspect_width,
+            aspect_height,
+            min_tissue_fraction: a.hotspot_min_tissue,
+        };
+        hotspot.validate()?;
+        if !(0.0..=1.0).contains(&a.min_field_tissue) {
+            return Err(Error::invalid_option(
+                "--min-field-tissue",
+                format!("must lie in 0..=1, got {}", a.min_field_tissue),
+            ));
+        }
+        let mut detect = DetectOptions::default();
+        if let Some(t) = a.score_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(Error::invalid_option(
+                    "--score-threshold",
+                    format!("must lie in 0..=1, got {t}"),
+                ));
+            }
+            detect.score_threshold = t;
+        }
+        detect.validate()?;
+        if !(a.field_size_um.is_finite() && (50.0..=5000.0).contains(&a.field_size_um)) {
+            return Err(Error::invalid_option(
+                "--field-size-um",
+                format!("must lie in 50..=5000 µm, got {}", a.field_size_um),
+            ));
+        }
+        Ok(AnalysisConfig {
+            mpp_override: mpp_override(a.mpp)?,
+            hpf_area_mm2,
+            hpf_area_source,
+            min_field_tissue_fraction: a.min_field_tissue,
+            criterion,
+            hotspot,
+            stains: StainSpec::parse(&a.stains)?,
+            macenko: MacenkoOptions::default(),
+            tissue: TissueOptions::default(),
+            detect,
+            field_size_um: a.field_size_um,
+            truth: a.truth.clone(),
+            pictures: if a.no_images {
+                Pictures::Skip
+            } else {
+                Pictures::Write
+            },
+        })
+    }
+}
+
+/// Parses `W:H` (two positive numbers).
+fn parse_aspect(text: &str) -> Result<(f64, f64)> {
+    let bad = || {
+        Error::invalid_option(
+            "--hotspot-aspect",
+            format!("expected two positive numbers W:H such as 4:3, got {text:?}"),
+        )
+    };
+    let (w, h) = text.split_once(':').ok_or_else(bad)?;
+    let w: f64 = w.trim().parse().map_err(|_| bad())?;
+    let h: f64 = h.trim().parse().map_err(|_| bad())?;
+    if !(w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0) {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
 /// Validated configuration of a run: one options struct per stage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Worker threads, `None` for all cores.
     pub threads: Option<usize>,
+    /// Progress bars and informational messages on stderr, or none (`--quiet`).
+    pub progress: crate::pipeline::ProgressMode,
 }
 
 impl Config {
@@ -117,6 +260,11 @@ impl Config {
         }
         Ok(Config {
             threads: cli.threads,
+            progress: if cli.quiet {
+                crate::pipeline::ProgressMode::Hidden
+            } else {
+                crate::pipeline::ProgressMode::Bar
+            },
         })
     }
 }
@@ -150,17 +298,23 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "PER_10_HPF")]
     pub threshold: Option<f64>,
 
-    /// Hot-spot window area in HPF.
-    #[arg(long, value_name = "HPF", default_value_t = 10.0)]
-    pub hotspot_hpf: f64,
+    /// Hot-spot window area in mm² [default: the criterion's reference area, 10 HPF for
+    /// counts per 10 HPF].
+    #[arg(long, value_name = "MM2")]
+    pub hotspot_area_mm2: Option<f64>,
 
     /// Hot-spot window aspect ratio, width:height.
     #[arg(long, value_name = "W:H", default_value = "4:3")]
     pub hotspot_aspect: String,
 
-    /// Smallest tissue fraction (0-1) of a hot-spot window, and of a field counted as HPF.
+    /// Smallest tissue fraction (0-1) of a hot-spot window.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.95)]
-    pub min_tissue_fraction: f64,
+    pub hotspot_min_tissue: f64,
+
+    /// Smallest tissue fraction (0-1) of a grid field counted as an HPF in the per-field
+    /// table and heatmap.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
+    pub min_field_tissue: f64,
 
     /// Stain vectors: `auto` (Macenko estimate per slide), `default` (Ruifrok & Johnston
     /// H&E as in scikit-image rgb2hed) or `H:r,g,b;E:r,g,b[;R:r,g,b]`.

@@ -88,6 +88,21 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+
+    /// Some slides of a batch could not be analysed; the others were, and the summary
+    /// file lists each slide's outcome and error.
+    #[error(
+        "{failed} of {total} slides failed; see {} for each slide's error",
+        summary.display()
+    )]
+    BatchFailures {
+        /// Slides that failed.
+        failed: usize,
+        /// Slides attempted.
+        total: usize,
+        /// The batch summary CSV.
+        summary: PathBuf,
+    },
 }
 
 /// The crate's result type.

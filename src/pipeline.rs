@@ -1,8 +1,16 @@
 //! The one module that knows every stage: runs a subcommand and owns the rayon pool.
 
-use crate::cli::{Cli, Command, Config, EvaluateArgs, InfoArgs};
+mod analyse;
+mod batch;
+mod progress;
+
+pub use analyse::{analyse_slide, write_analysis, Analysis};
+pub use batch::{run_batch, BatchOutcome};
+pub use progress::{Progress, ProgressMode};
+
+use crate::cli::{AnalysisConfig, Cli, Command, Config, CountArgs, EvaluateArgs, InfoArgs};
 use crate::error::{Error, Result};
-use crate::slide::Slide;
+use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
 
 /// Runs the parsed command line.
 ///
@@ -15,10 +23,71 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => run_info(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Synth(_) => Err(Error::invalid_option("synth", "not implemented yet")),
-        Command::Count(_) | Command::Batch(_) => {
-            Err(Error::invalid_option("count", "not implemented yet"))
+        Command::Count(args) => run_count(args, &config),
+        Command::Batch(args) => {
+            let analysis = AnalysisConfig::from_args(&args.analysis)?;
+            let outcome = run_batch(&args.inputs, &args.out, &analysis, config.progress)?;
+            if outcome.failed > 0 {
+                return Err(Error::BatchFailures {
+                    failed: outcome.failed,
+                    total: outcome.total,
+                    summary: outcome.summary_path,
+                });
+            }
+            Ok(())
         }
     })
+}
+
+/// Opens a slide and applies `--mpp`.
+///
+/// # Errors
+/// Slide open errors.
+pub fn open_slide(path: &std::path::Path, cfg: &AnalysisConfig) -> Result<Slide> {
+    let mut slide = Slide::open(path)?;
+    if let Some(mpp) = cfg.mpp_override {
+        slide.set_mpp_override(mpp);
+    }
+    Ok(slide)
+}
+
+/// The default output folder of `count`: `results/<slide file stem>`.
+fn default_out_dir(slide: &std::path::Path) -> std::path::PathBuf {
+    let stem = slide
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "slide".to_string());
+    std::path::Path::new("results").join(stem)
+}
+
+/// `mitocount count`: analyses one slide, writes the report files and prints the summary
+/// (or the report as JSON).
+fn run_count(args: &CountArgs, config: &Config) -> Result<()> {
+    let cfg = AnalysisConfig::from_args(&args.analysis)?;
+    let slide = open_slide(&args.slide, &cfg)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&args.slide));
+    let label = args
+        .slide
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let progress = Progress::new(config.progress, &label);
+    let analysis = analyse_slide(&slide, &cfg, &progress);
+    progress.finish();
+    let analysis = analysis?;
+    let written = write_analysis(&analysis, &out_dir)?;
+    if args.json {
+        println!("{}", crate::report::to_json_string(&analysis.report)?);
+    } else {
+        print!("{}", crate::report::summary_text(&analysis.report));
+        if config.progress == ProgressMode::Bar {
+            eprintln!("wrote {} files to {}", written.len(), out_dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// A rayon pool with `--threads` workers (all cores when unset).
@@ -69,21 +138,96 @@ fn run_evaluate(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
+/// `mitocount info`: prints what the slide holds, as text or JSON.
 fn run_info(args: &InfoArgs) -> Result<()> {
     let mut slide = Slide::open(&args.slide)?;
     if let Some(mpp) = crate::cli::mpp_override(args.mpp)? {
         slide.set_mpp_override(mpp);
     }
-    println!("{}: {:?}", slide.path().display(), slide.format());
-    for (i, l) in slide.levels().iter().enumerate() {
-        println!(
-            "level {i}: {}x{} px, downsample {:.3}, {}",
+    let info = slide.info();
+    if args.json {
+        let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Output {
+            path: "<stdout>".into(),
+            reason: e.to_string(),
+        })?;
+        println!("{text}");
+    } else {
+        print!("{}", info_text(&info));
+    }
+    Ok(())
+}
+
+/// The text form of `mitocount info`.
+fn info_text(info: &SlideInfo) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let format = match info.format {
+        SlideFormat::AperioSvs => "Aperio SVS",
+        SlideFormat::Tiff => "TIFF",
+        SlideFormat::Png => "PNG",
+        SlideFormat::Jpeg => "JPEG",
+    };
+    let container = if info.bigtiff { " (BigTIFF)" } else { "" };
+    let _ = writeln!(s, "file: {}", info.path.display());
+    let _ = writeln!(s, "format: {format}{container}");
+    let _ = writeln!(s, "levels: {}", info.levels.len());
+    for (i, l) in info.levels.iter().enumerate() {
+        let tiles = match l.tile_size_px {
+            Some((w, h)) => format!("tiles {w}x{h} px"),
+            None => "not tiled".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}",
             l.width_px, l.height_px, l.downsample, l.compression
         );
     }
-    match slide.mpp() {
-        Ok(mpp) => println!("mpp: {} µm/px", mpp.um_per_px()),
-        Err(_) => println!("mpp: none in file (pass --mpp)"),
+    let source = |src: Option<MppSource>| match src {
+        Some(MppSource::AperioDescription) => "Aperio ImageDescription",
+        Some(MppSource::TiffResolution) => "TIFF resolution tags",
+        Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
+        Some(MppSource::Override) => "--mpp",
+        None => "none",
+    };
+    match (info.mpp_um_per_px, info.implausible_mpp_um_per_px) {
+        (Some(mpp), _) => {
+            let _ = writeln!(s, "mpp: {mpp} µm/px (from {})", source(info.mpp_source));
+        }
+        (None, Some(bad)) => {
+            let _ = writeln!(
+                s,
+                "mpp: {bad} µm/px stated by {} is implausible; pass --mpp",
+                source(info.mpp_source)
+            );
+        }
+        (None, None) => {
+            let _ = writeln!(s, "mpp: none in file; pass --mpp");
+        }
     }
-    Ok(())
+    match info.objective_mag {
+        Some(m) => {
+            let _ = writeln!(s, "objective magnification: {m}x");
+        }
+        None => {
+            let _ = writeln!(s, "objective magnification: not stated");
+        }
+    }
+    if info.associated_images.is_empty() {
+        let _ = writeln!(s, "associated images: none");
+    } else {
+        let _ = writeln!(s, "associated images:");
+        for a in &info.associated_images {
+            let kind = match a.kind {
+                AssociatedKind::Thumbnail => "thumbnail",
+                AssociatedKind::Label => "label",
+                AssociatedKind::Macro => "macro",
+            };
+            let _ = writeln!(
+                s,
+                "  {kind}: {}x{} px, {}",
+                a.width_px, a.height_px, a.compression
+            );
+        }
+    }
+    s
 }

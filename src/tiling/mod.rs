@@ -12,6 +12,3 @@ pub mod grid;
 
 pub use grid::{HpfGrid, RectPx, SquareGrid};
 pub use tissue::TissueOptions;
-pub mod overview;
-
-pub use overview::{read_overview, Overview};

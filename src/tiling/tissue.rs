@@ -16,9 +16,6 @@ use crate::units::Mpp;
 /// Options of the tissue mask. Sizes in µm and µm².
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TissueOptions {
-    /// Pixel size of the overview the mask is made from, µm per pixel (default 8: a
-    /// 10-HPF window is then about 190 x 140 mask pixels, fine for an 8 µm hot-spot step).
-    pub mask_mpp_um: f64,
     /// Lowest total-OD threshold (default 0.12): Otsu is never allowed below it, so a slide
     /// without tissue is not split into two kinds of glass.
     pub min_threshold_od: f64,
@@ -36,7 +33,6 @@ pub struct TissueOptions {
 impl Default for TissueOptions {
     fn default() -> Self {
         TissueOptions {
-            mask_mpp_um: 8.0,
             min_threshold_od: 0.12,
             max_threshold_od: 0.3,
             close_radius_um: 16.0,

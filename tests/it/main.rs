@@ -3,5 +3,7 @@
 
 mod cli;
 mod detect;
+mod hotspot;
+mod report;
+mod slide;
 mod stain;
-mod tiling;

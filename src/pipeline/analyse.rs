@@ -1,0 +1,480 @@
+//! The analysis of one slide: tissue, stains, fields in parallel, classification, HPF
+//! counts, hot spot, evaluation, and the report with its pictures.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::cli::{AnalysisConfig, Pictures};
+use crate::detect::{self, Candidate, Class, FieldDetections, FieldImage, NucleusStats};
+use crate::error::{Error, Result};
+use crate::hotspot::find_hotspot;
+use crate::report::{
+    self, images, Detection, DetectionClass, Evaluation, FieldCount, GalleryCrop, Parameters,
+    RegionRequest, RegionView, Report, ReportImages, ReportInput, SlideInfo, StageTiming,
+    StainInfo, StainSource, Timings,
+};
+use crate::slide::{Slide, SlideFormat};
+use crate::stain::{estimate_background, Deconvolver, StainMethod};
+use crate::tiling::{HpfGrid, RectPx, SquareGrid, TissueMask};
+use crate::units::{Mpp, UM2_PER_MM2};
+
+use super::progress::Progress;
+
+/// Longest side of the overview (px) that gives the tissue mask, the background estimate
+/// and the heatmap's thumbnail: 2048 px keeps a 100,000 px slide at about 12 µm per mask
+/// pixel, fine enough for the hot-spot window's 95 % tissue test.
+const OVERVIEW_MAX_SIDE_PX: u32 = 2048;
+
+/// Tissue fields sampled for the Macenko estimate (spread evenly over the tissue).
+const STAIN_SAMPLE_FIELDS: usize = 12;
+
+/// Side of each stain sample, µm (about 1000 px at 0.25 µm/px).
+const STAIN_SAMPLE_SIDE_UM: f64 = 250.0;
+
+/// Mitoses shown in the HTML gallery, at most.
+const GALLERY_MAX_MITOSES: usize = 200;
+
+/// Rejected candidates shown in the HTML gallery, at most.
+const GALLERY_MAX_REJECTED: usize = 24;
+
+/// What one slide's analysis yields.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The report.
+    pub report: Report,
+    /// Its pictures, `None` with `--no-images`.
+    pub images: Option<ReportImages>,
+}
+
+/// Wall-clock timings of the stages.
+struct StageClock {
+    start: Instant,
+    lap: Instant,
+    stages: Vec<StageTiming>,
+}
+
+impl StageClock {
+    fn new() -> Self {
+        let now = Instant::now();
+        StageClock {
+            start: now,
+            lap: now,
+            stages: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.stages.push(StageTiming {
+            stage: stage.to_string(),
+            seconds: (now - self.lap).as_secs_f64(),
+        });
+        self.lap = now;
+    }
+
+    fn timings(&self) -> Timings {
+        Timings {
+            total_s: self.start.elapsed().as_secs_f64(),
+            stages_s: self.stages.clone(),
+        }
+    }
+}
+
+/// Analyses one opened slide (its MPP override, if any, already set).
+///
+/// Deterministic: the report (timings apart) is the same whatever the thread count and
+/// `--field-size-um`, because detections are decided per field from pixels anchored to
+/// level-0 coordinates, each belongs to the field whose core holds its centre, and they
+/// are sorted by position before the slide-wide classification.
+///
+/// # Errors
+/// [`Error::MissingMpp`] without a pixel size; slide read errors; invalid options.
+pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -> Result<Analysis> {
+    let mut clock = StageClock::new();
+    let mpp = slide.mpp()?;
+    cfg.detect.check_mpp(mpp)?;
+    let level0 = &slide.levels()[0];
+    let size_px = (level0.width_px, level0.height_px);
+    let mut warnings = Vec::new();
+
+    progress.message("reading overview");
+    let overview = slide.read_overview(OVERVIEW_MAX_SIDE_PX)?;
+    let tissue = TissueMask::from_overview(&overview.image, overview.downsample, mpp, &cfg.tissue);
+    let grid = SquareGrid::new(cfg.field_size_um, mpp, size_px, "--field-size-um")?;
+    let fields: Vec<RectPx> = grid
+        .cells()
+        .map(|(_, _, r)| r)
+        .filter(|r| tissue_fraction(&tissue, r) > 0.0)
+        .collect();
+    if fields.is_empty() {
+        warnings.push("no tissue found: the slide looks empty (all glass)".to_string());
+    }
+    clock.lap("overview and tissue mask");
+
+    progress.message("estimating stains");
+    let background = estimate_background(&[&overview.image]);
+    let samples = read_stain_samples(slide, &fields, &tissue, mpp, cfg)?;
+    let sample_refs: Vec<&image::RgbImage> = samples.iter().collect();
+    let estimate = cfg
+        .stains
+        .resolve(&sample_refs, background.rgb, &cfg.macenko)?;
+    drop(samples);
+    if let StainMethod::FallbackDefault { reason } = &estimate.method {
+        warnings.push(format!(
+            "stain estimation fell back to the default H&E vectors: {reason}"
+        ));
+    }
+    let deconv = Deconvolver::new(estimate.vectors, background.rgb)?;
+    clock.lap("stain vectors");
+
+    let (candidates, stats) = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
+    let mut candidates = candidates;
+    detect::classify(&mut candidates, &stats, &cfg.detect);
+    clock.lap("detection");
+
+    let hpf = HpfGrid::new(cfg.hpf_area_mm2, mpp, size_px)?;
+    let detections = to_report_detections(&candidates, &hpf);
+    let field_counts = hpf_field_counts(&hpf, &tissue, &detections);
+    let mitosis_points: Vec<[f64; 2]> = detections
+        .iter()
+        .filter(|d| d.class == DetectionClass::MitoticFigure)
+        .map(|d| [d.x_px, d.y_px])
+        .collect();
+    let hotspot = find_hotspot(&mitosis_points, &tissue, size_px, mpp, &cfg.hotspot)?;
+    clock.lap("hot spot");
+
+    let evaluation = match &cfg.truth {
+        Some(path) => Some(evaluate_against(path, &detections, mpp)?),
+        None => None,
+    };
+
+    let input = ReportInput {
+        slide: slide_info(slide, mpp),
+        parameters: Parameters {
+            hpf_area_mm2: cfg.hpf_area_mm2,
+            hpf_area_source: cfg.hpf_area_source,
+            field_side_um: mpp.px_to_um(hpf.grid.side_px as f64),
+            min_field_tissue_fraction: cfg.min_field_tissue_fraction,
+            hotspot: cfg.hotspot,
+            criterion: cfg.criterion,
+            stain: StainInfo {
+                haematoxylin_od: estimate.vectors.haematoxylin,
+                eosin_od: estimate.vectors.eosin,
+                residual_od: estimate.vectors.residual,
+                source: match estimate.method {
+                    StainMethod::Macenko => StainSource::Estimated,
+                    StainMethod::FallbackDefault { .. } | StainMethod::Default => {
+                        StainSource::Default
+                    }
+                    StainMethod::UserGiven => StainSource::User,
+                },
+            },
+            detector: to_json_value(&cfg.detect)?,
+            tissue_mask: to_json_value(&cfg.tissue)?,
+        },
+        tissue_area_mm2: mpp.px2_to_um2(tissue.tissue_area_px2()) / UM2_PER_MM2,
+        fields: field_counts,
+        detections,
+        hotspot,
+        warnings,
+        evaluation,
+        timings: clock.timings(),
+    };
+    let mut report = Report::build(input)?;
+    let images = match cfg.pictures {
+        Pictures::Write => {
+            progress.message("reading pictures");
+            let imgs = read_report_images(slide, &report, overview.image, overview.downsample)?;
+            clock.lap("pictures");
+            Some(imgs)
+        }
+        Pictures::Skip => None,
+    };
+    report.timings = clock.timings();
+    Ok(Analysis { report, images })
+}
+
+/// Tissue fraction of a level-0 rectangle.
+fn tissue_fraction(tissue: &TissueMask, r: &RectPx) -> f64 {
+    tissue.tissue_fraction(r.x0 as f64, r.y0 as f64, r.x1 as f64, r.y1 as f64)
+}
+
+/// Reads up to [`STAIN_SAMPLE_FIELDS`] squares of tissue, evenly spread over the fields
+/// with the most tissue, at the detector's working resolution (or the finest level
+/// coarser than it). Only with `--stains auto`.
+fn read_stain_samples(
+    slide: &Slide,
+    fields: &[RectPx],
+    tissue: &TissueMask,
+    mpp: Mpp,
+    cfg: &AnalysisConfig,
+) -> Result<Vec<image::RgbImage>> {
+    if !matches!(cfg.stains, crate::stain::StainSpec::Auto) {
+        return Ok(Vec::new());
+    }
+    // Fields mostly of tissue first; among them an even stride in raster order.
+    let mut tissue_fields: Vec<&RectPx> = fields
+        .iter()
+        .filter(|r| tissue_fraction(tissue, r) >= 0.5)
+        .collect();
+    if tissue_fields.is_empty() {
+        tissue_fields = fields.iter().collect();
+    }
+    let n = tissue_fields.len();
+    let take = n.min(STAIN_SAMPLE_FIELDS);
+    let level = slide.best_level_for_downsample(cfg.detect.working_mpp_um / mpp.um_per_px());
+    let ds = slide.levels()[level].downsample;
+    let side_px = mpp.um_to_px(STAIN_SAMPLE_SIDE_UM);
+    (0..take)
+        .map(|i| {
+            let r = tissue_fields[i * n / take];
+            let cx = (r.x0 + r.x1) as f64 / 2.0;
+            let cy = (r.y0 + r.y1) as f64 / 2.0;
+            let side = side_px.min(r.width() as f64);
+            let lx = ((cx - side / 2.0) / ds).floor() as i64;
+            let ly = ((cy - side / 2.0) / ds).floor() as i64;
+            let lside = (side / ds).ceil().max(1.0) as u32;
+            slide.read_region(level, lx, ly, lside, lside)
+        })
+        .collect()
+}
+
+/// Runs the detector on every field in parallel and keeps each field's core detections.
+/// Returns the candidates sorted by position (y, then x) and the merged nucleus
+/// statistics.
+fn detect_fields(
+    slide: &Slide,
+    fields: &[RectPx],
+    deconv: &Deconvolver,
+    mpp: Mpp,
+    cfg: &AnalysisConfig,
+    progress: &Progress,
+) -> Result<(Vec<Candidate>, NucleusStats)> {
+    let level = slide.best_level_for_downsample(cfg.detect.working_mpp_um / mpp.um_per_px());
+    let ds = slide.levels()[level].downsample;
+    let halo_px = mpp.um_to_px(detect::halo_um(&cfg.detect)).ceil() as i64;
+    let field_mpp = mpp.downsampled(ds);
+    progress.start_fields(fields.len() as u64);
+    let per_field: Vec<FieldDetections> = fields
+        .par_iter()
+        .map(|core| {
+            let read = core.expanded(halo_px);
+            let lx0 = (read.x0 as f64 / ds).floor() as i64;
+            let ly0 = (read.y0 as f64 / ds).floor() as i64;
+            let lx1 = (read.x1 as f64 / ds).ceil() as i64;
+            let ly1 = (read.y1 as f64 / ds).ceil() as i64;
+            let rgb = slide.read_region(level, lx0, ly0, (lx1 - lx0) as u32, (ly1 - ly0) as u32)?;
+            let field = FieldImage {
+                rgb: &rgb,
+                origin_x_px: lx0 as f64 * ds,
+                origin_y_px: ly0 as f64 * ds,
+                downsample: ds,
+                mpp: field_mpp,
+            };
+            let mut found = detect::detect_field(&field, deconv, &cfg.detect);
+            found.retain_core(
+                core.x0 as f64,
+                core.y0 as f64,
+                core.x1 as f64,
+                core.y1 as f64,
+            );
+            progress.field_done();
+            Ok(found)
+        })
+        .collect::<Result<_>>()?;
+    progress.finish_fields();
+    let mut stats = NucleusStats::default();
+    let mut candidates = Vec::new();
+    for f in per_field {
+        stats.merge(&f.stats);
+        candidates.extend(f.candidates);
+    }
+    candidates.sort_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
+    Ok((candidates, stats))
+}
+
+/// The report's rows: every candidate with its HPF cell and named features.
+fn to_report_detections(candidates: &[Candidate], hpf: &HpfGrid) -> Vec<Detection> {
+    candidates
+        .iter()
+        .map(|c| {
+            let (row, col) = hpf.grid.cell_of(c.x_px, c.y_px).unwrap_or((0, 0));
+            Detection {
+                x_px: c.x_px,
+                y_px: c.y_px,
+                x_um: c.x_um,
+                y_um: c.y_um,
+                area_um2: c.features.area_um2,
+                score: c.score,
+                class: match c.class {
+                    Class::MitoticFigure => DetectionClass::MitoticFigure,
+                    Class::NonMitoticFigure => DetectionClass::NonMitoticFigure,
+                },
+                hpf_row: row as u32,
+                hpf_col: col as u32,
+                features: c
+                    .features
+                    .named()
+                    .into_iter()
+                    .map(|(name, v)| (name.to_string(), v))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Per-HPF counts for every grid square with tissue.
+fn hpf_field_counts(
+    hpf: &HpfGrid,
+    tissue: &TissueMask,
+    detections: &[Detection],
+) -> Vec<FieldCount> {
+    let g = &hpf.grid;
+    let mut mitoses = vec![0usize; g.rows * g.cols];
+    let mut candidates = vec![0usize; g.rows * g.cols];
+    for d in detections {
+        let i = d.hpf_row as usize * g.cols + d.hpf_col as usize;
+        candidates[i] += 1;
+        if d.class == DetectionClass::MitoticFigure {
+            mitoses[i] += 1;
+        }
+    }
+    g.cells()
+        .filter_map(|(row, col, r)| {
+            let fraction = tissue_fraction(tissue, &r);
+            (fraction > 0.0).then(|| FieldCount {
+                row: row as u32,
+                col: col as u32,
+                x_px: r.x0 as f64,
+                y_px: r.y0 as f64,
+                width_px: r.width() as f64,
+                height_px: r.height() as f64,
+                tissue_fraction: fraction,
+                mitoses: mitoses[row * g.cols + col],
+                candidates: candidates[row * g.cols + col],
+            })
+        })
+        .collect()
+}
+
+/// Precision, recall and F1 of the mitoses against a ground-truth file.
+fn evaluate_against(
+    path: &std::path::Path,
+    detections: &[Detection],
+    mpp: Mpp,
+) -> Result<Evaluation> {
+    use crate::detect::evaluate::{match_points, read_points, Point, DEFAULT_RADIUS_UM};
+    let truth = read_points(path, Some(mpp))?;
+    let found: Vec<Point> = detections
+        .iter()
+        .filter(|d| d.class == DetectionClass::MitoticFigure)
+        .enumerate()
+        .map(|(i, d)| Point {
+            x_um: mpp.px_to_um(d.x_px),
+            y_um: mpp.px_to_um(d.y_px),
+            x_px: Some(d.x_px),
+            y_px: Some(d.y_px),
+            line: i + 1,
+        })
+        .collect();
+    let (matches, _) = match_points(&truth, &found, DEFAULT_RADIUS_UM);
+    let tp = matches.len();
+    Ok(Evaluation::from_counts(
+        path.display().to_string(),
+        DEFAULT_RADIUS_UM,
+        (tp, found.len() - tp, truth.len() - tp),
+    ))
+}
+
+fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
+    let l0 = &slide.levels()[0];
+    SlideInfo {
+        path: slide.path().display().to_string(),
+        format: match slide.format() {
+            SlideFormat::AperioSvs => "Aperio SVS",
+            SlideFormat::Tiff => "TIFF",
+            SlideFormat::Png => "PNG",
+            SlideFormat::Jpeg => "JPEG",
+        }
+        .to_string(),
+        width_px: l0.width_px,
+        height_px: l0.height_px,
+        mpp_um_per_px: mpp.um_per_px(),
+        mpp_source: slide
+            .mpp_source()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default(),
+        objective_magnification: slide.objective_mag(),
+    }
+}
+
+fn to_json_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Output {
+        path: "report.json".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads a level-0 rectangle at a downsample: from the pyramid level at or below it,
+/// resized (triangle filter) to `width_px / downsample` x `height_px / downsample`.
+fn read_scaled(slide: &Slide, req: &RegionRequest) -> Result<RegionView> {
+    let level = slide.best_level_for_downsample(req.downsample);
+    let ds = slide.levels()[level].downsample;
+    let lx0 = (req.x_px / ds).floor() as i64;
+    let ly0 = (req.y_px / ds).floor() as i64;
+    let lw = ((req.x_px + req.width_px) / ds).ceil() as i64 - lx0;
+    let lh = ((req.y_px + req.height_px) / ds).ceil() as i64 - ly0;
+    let region = slide.read_region(level, lx0, ly0, lw.max(1) as u32, lh.max(1) as u32)?;
+    let out_w = (req.width_px / req.downsample).round().max(1.0) as u32;
+    let out_h = (req.height_px / req.downsample).round().max(1.0) as u32;
+    let image = if (out_w, out_h) == region.dimensions() {
+        region
+    } else {
+        image::imageops::resize(&region, out_w, out_h, image::imageops::FilterType::Triangle)
+    };
+    Ok(RegionView {
+        origin_x_px: lx0 as f64 * ds,
+        origin_y_px: ly0 as f64 * ds,
+        downsample: lw as f64 * ds / f64::from(out_w),
+        image,
+    })
+}
+
+/// The thumbnail, the hot-spot view and the gallery crops the report asks for.
+fn read_report_images(
+    slide: &Slide,
+    report: &Report,
+    thumbnail: image::RgbImage,
+    thumbnail_downsample: f64,
+) -> Result<ReportImages> {
+    let hotspot_view = images::hotspot_view_request(report)
+        .map(|req| read_scaled(slide, &req))
+        .transpose()?;
+    let gallery = images::gallery_requests(report, GALLERY_MAX_MITOSES, GALLERY_MAX_REJECTED)
+        .par_iter()
+        .map(|(i, req)| {
+            Ok(GalleryCrop {
+                detection_index: *i,
+                view: read_scaled(slide, req)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(ReportImages {
+        thumbnail,
+        thumbnail_downsample,
+        hotspot_view,
+        gallery,
+    })
+}
+
+/// Writes the report files into `out_dir`.
+///
+/// # Errors
+/// I/O and encoding errors naming the file.
+pub fn write_analysis(
+    analysis: &Analysis,
+    out_dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    report::write_outputs(&analysis.report, analysis.images.as_ref(), out_dir)
+}

@@ -1,0 +1,100 @@
+//! The plain-text summary printed on stdout.
+
+use super::criterion::fmt_value;
+use super::Report;
+
+/// A few lines for stdout: program, slide, verdict with its sentence, tissue, counts, hot
+/// spot, warnings. Ends with a newline.
+pub fn summary_text(report: &Report) -> String {
+    let mut out = String::new();
+    let s = &report.slide;
+    let v = &report.verdict;
+    let p = &report.parameters;
+    out.push_str(&format!(
+        "{} {}: {} ({}, {} x {} px, {:.4} µm/px from {})\n",
+        report.program.name,
+        report.program.version,
+        s.path,
+        s.format,
+        s.width_px,
+        s.height_px,
+        s.mpp_um_per_px,
+        s.mpp_source
+    ));
+    let place = match v.basis {
+        super::VerdictBasis::Hotspot => "in the hot spot",
+        super::VerdictBasis::AllTissue => "over all tissue",
+    };
+    out.push_str(&format!(
+        "Verdict:  {} ({}), {}: {} {} {place} (threshold {} {})\n",
+        v.outcome.word(),
+        v.category,
+        v.criterion_title,
+        fmt_value(v.value),
+        v.unit,
+        v.comparison.symbol(),
+        fmt_value(v.threshold)
+    ));
+    out.push_str(&format!("          {}\n", v.statement));
+    for n in &v.notes {
+        out.push_str(&format!("  Note:   {n}\n"));
+    }
+    let t = &report.tissue;
+    out.push_str(&format!(
+        "Tissue:   {:.2} mm² = {:.1} HPF of {:.4} mm²; {} of {} fields with tissue counted (tissue >= {:.0} %)\n",
+        t.tissue_area_mm2,
+        t.tissue_area_hpf,
+        p.hpf_area_mm2,
+        t.fields_counted,
+        t.fields_with_tissue,
+        100.0 * p.min_field_tissue_fraction
+    ));
+    let c = &report.counts;
+    let rates = match (c.mitoses_per_mm2, c.mitoses_per_10_hpf) {
+        (Some(a), Some(b)) => format!("{a:.3} per mm², {b:.2} per 10 HPF over all tissue"),
+        _ => "no tissue".to_string(),
+    };
+    out.push_str(&format!(
+        "Mitoses:  {} of {} candidates; {rates}\n",
+        c.mitoses, c.candidates
+    ));
+    match &report.hotspot {
+        Some(h) => out.push_str(&format!(
+            "Hot spot: {} mitoses in {:.3} mm² ({:.1} HPF) = {:.2} per 10 HPF, {:.3} per mm²; \
+             x {:.0}-{:.0} px, y {:.0}-{:.0} px (x {:.1}-{:.1} µm, y {:.1}-{:.1} µm); tissue {:.0} %\n",
+            h.mitoses,
+            h.area_mm2,
+            h.area_hpf,
+            h.mitoses_per_10_hpf,
+            h.mitoses_per_mm2,
+            h.x_px,
+            h.x_px + h.width_px,
+            h.y_px,
+            h.y_px + h.height_px,
+            h.x_um,
+            h.x_um + h.width_um,
+            h.y_um,
+            h.y_um + h.height_um,
+            100.0 * h.tissue_fraction
+        )),
+        None => out.push_str("Hot spot: none (no window fits in the tissue)\n"),
+    }
+    if let Some(e) = &report.evaluation {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.3}"));
+        out.push_str(&format!(
+            "Truth:    precision {}, recall {}, F1 {} (TP {}, FP {}, FN {}; {} µm) vs {}\n",
+            f(e.precision),
+            f(e.recall),
+            f(e.f1),
+            e.true_positives,
+            e.false_positives,
+            e.false_negatives,
+            e.match_radius_um,
+            e.truth_source
+        ));
+    }
+    for w in &report.warnings {
+        out.push_str(&format!("Warning:  {w}\n"));
+    }
+    out
+}

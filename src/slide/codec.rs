@@ -1,0 +1,456 @@
+//! Decoding one tile or strip into an RGB8 buffer: no compression, LZW, Deflate (with
+//! horizontal predictor 2), JPEG (with shared JPEGTables) and JPEG 2000, every output
+//! bounded by the chunk's size (checked from the codestream header before decoding) so
+//! corrupt data cannot make it grow.
+
+use std::io::Cursor;
+
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+use super::dir::{compression, ImageDir, Photometric};
+
+/// A decoded chunk: `width` x `height` RGB8 pixels, row-major.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    /// Width in pixels (tile width, or image width for a strip).
+    pub width: u32,
+    /// Rows present (full tile height; strip rows inside the image).
+    pub height: u32,
+    /// `width * height * 3` bytes, R, G, B.
+    pub rgb: Vec<u8>,
+}
+
+impl Chunk {
+    /// Memory held, in bytes (for the cache budget).
+    pub fn bytes(&self) -> usize {
+        self.rgb.len()
+    }
+
+    /// An all-white chunk (sparse chunks with no data).
+    pub fn white(width: u32, height: u32) -> Chunk {
+        Chunk {
+            width,
+            height,
+            rgb: vec![255; width as usize * height as usize * 3],
+        }
+    }
+}
+
+/// Decodes chunk `index` of `dir` from its compressed bytes `data`.
+///
+/// `rows` is how many rows the chunk holds (the chunk height, or fewer for the last strip).
+/// Errors are returned as text; the caller adds the file and chunk.
+pub(crate) fn decode_chunk(
+    dir: &ImageDir,
+    photometric: Photometric,
+    data: &[u8],
+    rows: u32,
+) -> Result<Chunk, String> {
+    let (width, chunk_h) = dir.chunk_size();
+    let spp = usize::from(dir.samples_per_pixel);
+    let rows = if dir.is_tiled() { chunk_h } else { rows };
+    if dir.compression == compression::JPEG {
+        return decode_jpeg(dir, photometric, data, width, rows);
+    }
+    if matches!(
+        dir.compression,
+        compression::APERIO_J2K_YCBCR | compression::APERIO_J2K_RGB | compression::JPEG2000
+    ) {
+        let space = if dir.compression == compression::APERIO_J2K_YCBCR {
+            J2kSpace::YCbCr
+        } else {
+            J2kSpace::Rgb
+        };
+        return decode_jpeg2000(data, space, (width, chunk_h), rows);
+    }
+    let row_bytes = width as usize * spp;
+    let expected = row_bytes * rows as usize;
+    let mut samples = match dir.compression {
+        compression::NONE => {
+            if data.len() < expected {
+                return Err(format!(
+                    "uncompressed data has {} bytes, {expected} expected",
+                    data.len()
+                ));
+            }
+            data[..expected].to_vec()
+        }
+        compression::LZW => decode_lzw(data, expected)?,
+        compression::ADOBE_DEFLATE | compression::DEFLATE => decode_deflate(data, expected)?,
+        other => return Err(format!("compression {other} cannot be decoded")),
+    };
+    if dir.predictor == 2 {
+        undo_horizontal_predictor(&mut samples, row_bytes, spp);
+    }
+    let rgb = if spp == 3 {
+        samples
+    } else {
+        samples
+            .chunks_exact(spp)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect()
+    };
+    Ok(Chunk {
+        width,
+        height: rows,
+        rgb,
+    })
+}
+
+/// Undoes TIFF predictor 2 (horizontal differencing, TIFF 6.0 section 14) for 8-bit
+/// samples: each sample is stored as the difference to the same sample of the pixel to its
+/// left.
+fn undo_horizontal_predictor(samples: &mut [u8], row_bytes: usize, spp: usize) {
+    for row in samples.chunks_exact_mut(row_bytes) {
+        for i in spp..row.len() {
+            row[i] = row[i].wrapping_add(row[i - spp]);
+        }
+    }
+}
+
+/// TIFF LZW (MSB-first codes with the early code-size switch), output capped at `expected`.
+fn decode_lzw(data: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; expected];
+    let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+    let mut filled = 0usize;
+    let mut input = data;
+    while filled < expected {
+        let r = decoder.decode_bytes(input, &mut out[filled..]);
+        filled += r.consumed_out;
+        input = &input[r.consumed_in..];
+        match r.status {
+            Ok(weezl::LzwStatus::Ok) => {
+                if r.consumed_in == 0 && r.consumed_out == 0 {
+                    break;
+                }
+            }
+            Ok(weezl::LzwStatus::Done) | Ok(weezl::LzwStatus::NoProgress) => break,
+            Err(e) => return Err(format!("LZW data is corrupt: {e}")),
+        }
+    }
+    if filled < expected {
+        return Err(format!(
+            "LZW data ends after {filled} of {expected} decoded bytes"
+        ));
+    }
+    Ok(out)
+}
+
+/// zlib (Deflate) data, output capped at `expected`.
+fn decode_deflate(data: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; expected];
+    let mut d = flate2::Decompress::new(true);
+    loop {
+        let before_in = d.total_in();
+        let before_out = d.total_out();
+        let in_pos = before_in as usize;
+        let out_pos = before_out as usize;
+        if out_pos >= expected {
+            break;
+        }
+        let status = d
+            .decompress(
+                &data[in_pos.min(data.len())..],
+                &mut out[out_pos..],
+                flate2::FlushDecompress::Finish,
+            )
+            .map_err(|e| format!("Deflate data is corrupt: {e}"))?;
+        if status == flate2::Status::StreamEnd
+            || (d.total_in() == before_in && d.total_out() == before_out)
+        {
+            break;
+        }
+    }
+    let filled = d.total_out() as usize;
+    if filled < expected {
+        return Err(format!(
+            "Deflate data ends after {filled} of {expected} decoded bytes"
+        ));
+    }
+    Ok(out)
+}
+
+/// Joins the shared JPEGTables stream (SOI, tables, EOI) and an abbreviated chunk stream
+/// (SOI, frame, scan, EOI) into one interchange stream, as libtiff does
+/// (TIFF Technical Note 2, 1995).
+fn merge_jpeg_tables(tables: Option<&[u8]>, data: &[u8]) -> Option<Vec<u8>> {
+    let tables = tables?;
+    if tables.len() < 4 || data.len() < 2 {
+        return None;
+    }
+    let body = tables.strip_suffix(&[0xFF, 0xD9]).unwrap_or(tables);
+    let rest = data.strip_prefix(&[0xFF, 0xD8]).unwrap_or(data);
+    let mut merged = Vec::with_capacity(body.len() + rest.len());
+    merged.extend_from_slice(body);
+    merged.extend_from_slice(rest);
+    Some(merged)
+}
+
+/// Decodes a JPEG chunk to RGB8.
+///
+/// Colour follows libtiff: with photometric YCbCr the JPEG's components are Y, Cb, Cr and
+/// are converted to RGB with the BT.601 full-range (JFIF) matrix; with photometric RGB
+/// no colour transform is applied (Aperio writes RGB components with IDs 0, 1, 2, which a
+/// plain JPEG reader would take for YCbCr). A stream that labels its own components as RGB
+/// (IDs 'R','G','B' or Adobe transform 0) is always taken as RGB.
+fn decode_jpeg(
+    dir: &ImageDir,
+    photometric: Photometric,
+    data: &[u8],
+    width: u32,
+    rows: u32,
+) -> Result<Chunk, String> {
+    let merged = merge_jpeg_tables(dir.jpeg_tables.as_deref(), data);
+    let stream: &[u8] = merged.as_deref().unwrap_or(data);
+    let (chunk_w, chunk_h) = dir.chunk_size();
+    let options = DecoderOptions::default()
+        .set_max_width(chunk_w as usize)
+        .set_max_height(chunk_h as usize)
+        .set_strict_mode(false);
+    let mut decoder = JpegDecoder::new_with_options(Cursor::new(stream), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| format!("JPEG headers are corrupt: {e}"))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| "JPEG headers are incomplete".to_string())?;
+    if info.components != 3 {
+        return Err(format!(
+            "JPEG data has {} components, 3 expected",
+            info.components
+        ));
+    }
+    let (jw, jh) = (u32::from(info.width), u32::from(info.height));
+    if jw != width || jh < rows || jh > chunk_h {
+        return Err(format!(
+            "JPEG data is {jw}x{jh} px, expected {width}x{rows} px for this chunk"
+        ));
+    }
+    let input = decoder
+        .input_colorspace()
+        .ok_or_else(|| "JPEG colour space unknown".to_string())?;
+    let out_space = match (photometric, input) {
+        (_, ColorSpace::RGB) => ColorSpace::RGB,
+        (Photometric::YCbCr, ColorSpace::YCbCr) => ColorSpace::RGB,
+        // Photometric RGB in components the decoder guessed to be YCbCr: copy them raw.
+        (Photometric::Rgb, ColorSpace::YCbCr) => ColorSpace::YCbCr,
+        (_, other) => return Err(format!("JPEG colour space {other:?} is not RGB or YCbCr")),
+    };
+    decoder.set_options(options.jpeg_set_out_colorspace(out_space));
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| "JPEG output size unknown".to_string())?;
+    if size != jw as usize * jh as usize * 3 {
+        return Err(format!("JPEG output of {size} bytes for {jw}x{jh} px"));
+    }
+    let mut rgb = vec![0u8; size];
+    decoder
+        .decode_into(&mut rgb)
+        .map_err(|e| format!("JPEG data is corrupt: {e}"))?;
+    rgb.truncate(width as usize * rows as usize * 3);
+    Ok(Chunk {
+        width,
+        height: rows,
+        rgb,
+    })
+}
+
+/// What the three components of a JPEG 2000 chunk hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum J2kSpace {
+    /// R, G, B, possibly through the codestream's own colour transform (Aperio 33005).
+    Rgb,
+    /// Y, Cb, Cr (Aperio 33003), converted to RGB with the BT.601 full-range matrix.
+    YCbCr,
+}
+
+/// What the SIZ marker of a raw JPEG 2000 codestream says (ISO/IEC 15444-1 A.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct J2kSiz {
+    /// Image width and height on the reference grid, in pixels.
+    size_px: (u32, u32),
+    /// Codestream tiles across and down.
+    tiles: (u64, u64),
+    /// Components 2 and 3 subsampled relative to component 1 (sYCC).
+    chroma_subsampled: bool,
+}
+
+/// Largest number of codestream tiles accepted in one TIFF tile's JPEG 2000 data.
+const MAX_J2K_TILES: u64 = 4096;
+
+/// Parses the SIZ marker that follows SOC; `None` when it is missing or truncated.
+fn j2k_siz(data: &[u8]) -> Option<J2kSiz> {
+    if data.get(0..4)? != [0xFF, 0x4F, 0xFF, 0x51] {
+        return None;
+    }
+    let u32_at = |at: usize| Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?));
+    let (xsiz, ysiz, xo, yo) = (u32_at(8)?, u32_at(12)?, u32_at(16)?, u32_at(20)?);
+    let (xt, yt, xto, yto) = (u32_at(24)?, u32_at(28)?, u32_at(32)?, u32_at(36)?);
+    if xsiz <= xo || ysiz <= yo || xt == 0 || yt == 0 || xto > xo || yto > yo {
+        return None;
+    }
+    let tiles = (
+        u64::from(xsiz - xto).div_ceil(u64::from(xt)),
+        u64::from(ysiz - yto).div_ceil(u64::from(yt)),
+    );
+    let components = u16::from_be_bytes([*data.get(40)?, *data.get(41)?]);
+    let sampling = |c: usize| Some((*data.get(43 + 3 * c)?, *data.get(44 + 3 * c)?));
+    let chroma_subsampled = if components == 3 {
+        let (y, cb, cr) = (sampling(0)?, sampling(1)?, sampling(2)?);
+        cb == cr && cb != y
+    } else {
+        false
+    };
+    Some(J2kSiz {
+        size_px: (xsiz - xo, ysiz - yo),
+        tiles,
+        chroma_subsampled,
+    })
+}
+
+/// Decodes a JPEG 2000 codestream chunk (Aperio 33003/33005, or 34712) to RGB8 with the
+/// pure-Rust `hayro-jpeg2000` decoder.
+///
+/// A codestream with subsampled chroma is taken as sYCC and converted by the decoder;
+/// a full-resolution YCbCr one (33003) is converted here with the same BT.601 full-range
+/// matrix, as OpenSlide does.
+fn decode_jpeg2000(
+    data: &[u8],
+    space: J2kSpace,
+    (chunk_w, chunk_h): (u32, u32),
+    rows: u32,
+) -> Result<Chunk, String> {
+    use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
+    // Check the header's claims before the decoder allocates anything from them.
+    let siz = j2k_siz(data)
+        .ok_or_else(|| "JPEG 2000 codestream header (SIZ) is missing or corrupt".to_string())?;
+    let (jw, jh) = siz.size_px;
+    if jw != chunk_w || jh < rows || jh > chunk_h {
+        return Err(format!(
+            "JPEG 2000 data is {jw}x{jh} px, expected {chunk_w}x{rows} px for this chunk"
+        ));
+    }
+    if siz.tiles.0 * siz.tiles.1 > MAX_J2K_TILES {
+        return Err(format!(
+            "JPEG 2000 data is cut into {}x{} codestream tiles, more than {MAX_J2K_TILES}",
+            siz.tiles.0, siz.tiles.1
+        ));
+    }
+    let subsampled = siz.chroma_subsampled;
+    let image = Image::new(data, &DecodeSettings::default())
+        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
+    if (image.width(), image.height()) != (jw, jh) {
+        return Err(format!(
+            "JPEG 2000 data is {}x{} px, its header says {jw}x{jh} px",
+            image.width(),
+            image.height()
+        ));
+    }
+    let mut ctx = DecoderContext::default();
+    let decoded = image
+        .decode(&mut ctx)
+        .map_err(|e| format!("JPEG 2000 data is corrupt: {e}"))?;
+    let plane = jw as usize * jh as usize;
+    let comps = decoded.components();
+    if comps.len() != 3 || comps.iter().any(|c| c.samples().len() != plane) {
+        return Err(format!(
+            "JPEG 2000 data has {} components, 3 full-size ones expected",
+            comps.len()
+        ));
+    }
+    let mut rgb = decoded.data_u8();
+    if space == J2kSpace::YCbCr && !subsampled {
+        for px in rgb.chunks_exact_mut(3) {
+            let (y, cb, cr) = (
+                f32::from(px[0]),
+                f32::from(px[1]) - 128.0,
+                f32::from(px[2]) - 128.0,
+            );
+            px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
+            px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+            px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    rgb.truncate(chunk_w as usize * rows as usize * 3);
+    Ok(Chunk {
+        width: chunk_w,
+        height: rows,
+        rgb,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predictor_two_restores_ramps() {
+        // Two RGB pixels per row: (10,20,30), (12,25,27) stored as differences.
+        let mut row = vec![10, 20, 30, 2, 5, 253];
+        undo_horizontal_predictor(&mut row, 6, 3);
+        assert_eq!(row, vec![10, 20, 30, 12, 25, 27]);
+    }
+
+    #[test]
+    fn lzw_round_trip_and_short_data() {
+        let plain: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut enc = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+        let packed = enc.encode(&plain).unwrap();
+        assert_eq!(decode_lzw(&packed, plain.len()).unwrap(), plain);
+        // Asking for more than the stream holds is an error, not a huge buffer.
+        assert!(decode_lzw(&packed, plain.len() + 10).is_err());
+        assert!(decode_lzw(&packed[..packed.len() / 2], plain.len()).is_err());
+    }
+
+    #[test]
+    fn deflate_round_trip_and_bomb_is_capped() {
+        use std::io::Write;
+        let plain = vec![7u8; 1 << 20];
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        let packed = enc.finish().unwrap();
+        // Only the expected bytes are produced, however much the stream would expand.
+        assert_eq!(decode_deflate(&packed, 1000).unwrap(), vec![7u8; 1000]);
+        assert!(decode_deflate(&packed[..10], 1000).is_err());
+    }
+
+    #[test]
+    fn j2k_siz_header_is_parsed_and_checked() {
+        // SOC, SIZ: Lsiz 47, Rsiz 0, 256x200 image at offset (0,0), 128x128 tiles, 3
+        // components 8-bit, chroma 2x2 subsampled.
+        let mut siz = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 47, 0, 0];
+        for v in [256u32, 200, 0, 0, 128, 128, 0, 0] {
+            siz.extend_from_slice(&v.to_be_bytes());
+        }
+        siz.extend_from_slice(&[0, 3, 7, 1, 1, 7, 2, 2, 7, 2, 2]);
+        let parsed = j2k_siz(&siz).unwrap();
+        assert_eq!(parsed.size_px, (256, 200));
+        assert_eq!(parsed.tiles, (2, 2));
+        assert!(parsed.chroma_subsampled);
+        assert_eq!(j2k_siz(&siz[..30]), None, "truncated");
+        let mut zero_tile = siz.clone();
+        zero_tile[24..28].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(j2k_siz(&zero_tile), None);
+        // 1x1-pixel codestream tiles: refused before decoding.
+        let mut tiny_tiles = siz.clone();
+        tiny_tiles[24..28].copy_from_slice(&1u32.to_be_bytes());
+        tiny_tiles[28..32].copy_from_slice(&1u32.to_be_bytes());
+        let err = decode_jpeg2000(&tiny_tiles, J2kSpace::Rgb, (256, 200), 200).unwrap_err();
+        assert!(err.contains("codestream tiles"), "{err}");
+    }
+
+    #[test]
+    fn tables_and_chunk_merge_into_one_stream() {
+        let tables = [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x02, 0xFF, 0xD9];
+        let data = [0xFF, 0xD8, 0xFF, 0xC0, 0xFF, 0xD9];
+        let merged = merge_jpeg_tables(Some(&tables), &data).unwrap();
+        assert_eq!(
+            merged,
+            vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x02, 0xFF, 0xC0, 0xFF, 0xD9]
+        );
+    }
+}
