@@ -126,16 +126,22 @@ fn run_evaluate(args: &EvaluateArgs) -> Result<()> {
         })
         .collect();
     let eval = evaluate(&pairs, args.radius_um, mpp)?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&eval).map_err(|e| Error::Output {
+    let text = if args.json {
+        let mut t = serde_json::to_string_pretty(&eval).map_err(|e| Error::Output {
             path: "<stdout>".into(),
             reason: e.to_string(),
         })?;
-        println!("{text}");
+        t.push('\n');
+        t
     } else {
-        print!("{}", eval.to_text());
+        eval.to_text()
+    };
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("<stdout>", e)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `mitocount info`: prints what the slide holds, as text or JSON.

@@ -375,6 +375,17 @@ def main():
     ap.add_argument("--negatives", nargs="*", default=[],
                     help="candidate tables of real images with (almost) no mitoses, all used as "
                          "negatives (make_negatives.sh)")
+    ap.add_argument("--synthetic", nargs="*", default=[],
+                    help="TRUTH.csv:CANDIDATES.csv pairs of synthetic slides (synth's truth, the "
+                         "harness's table): positives within 5 um of a mitotic figure, negatives "
+                         "farther than 12 um (mimics and ordinary nuclei)")
+    ap.add_argument("--share-hard", type=float, default=None,
+                    help="share of the negative weight given to the hard negatives "
+                         "[default: their share of the negative rows]")
+    ap.add_argument("--share-synthetic", type=float, default=0.1,
+                    help="share of the negative weight (and of the positive weight, scaled by "
+                         "--synthetic-positive-factor) given to synthetic slides")
+    ap.add_argument("--synthetic-positive-factor", type=float, default=0.5)
     ap.add_argument("--max-far", type=float, default=0.07)
     ap.add_argument("--min-recall", type=float, default=0.84,
                     help="the threshold is the highest keeping this cross-validated recall")
@@ -415,11 +426,56 @@ def main():
     XN = design(neg_rows) if neg_rows else np.zeros((0, X.shape[1]))
     neg_half = np.array(neg_half, dtype=int)
 
-    def weights(yy):
-        return np.where(yy > 0, 0.5 / yy.mean(), 0.5 / (1 - yy.mean()))
+    # Synthetic slides: labelled by their truth; negatives subsampled (a fixed stride) to
+    # at most 20,000 per table.
+    syn_rows, syn_y = [], []
+    for pair in args.synthetic:
+        tpath, cpath = pair.split(":")
+        mit = [(float(r["x_um"]), float(r["y_um"])) for r in csv.DictReader(open(tpath))
+               if "".join(c for c in r["kind"].lower() if c.isalnum()) == "mitoticfigure"]
+        t = read_table(cpath)
+        pos, neg = [], []
+        for r in t:
+            d = min((math.hypot(r["x_um"] - m[0], r["y_um"] - m[1]) for m in mit), default=1e9)
+            if d <= POS_UM:
+                pos.append(r)
+            elif d > NEG_UM:
+                neg.append(r)
+        stride = max(1, math.ceil(len(neg) / 20000))
+        neg = neg[::stride]
+        syn_rows += pos + neg
+        syn_y += [1.0] * len(pos) + [0.0] * len(neg)
+        print(f"synthetic: {cpath}: {len(pos)} positive, {len(neg)} negative")
+    XS = design(syn_rows) if syn_rows else np.zeros((0, X.shape[1]))
+    syn_y = np.array(syn_y)
 
     def stack(Xa, ya, keep):
-        return np.vstack([Xa, XN[keep]]), np.concatenate([ya, np.zeros(int(keep.sum()))])
+        """Crop rows, the kept hard negatives and the synthetic rows, with weights: each
+        class sums to 0.5; hard negatives get --share-hard of the negative weight,
+        synthetic rows --share-synthetic of it and a scaled share of the positive one."""
+        parts_x = [Xa, XN[keep], XS]
+        parts_y = [ya, np.zeros(int(keep.sum())), syn_y]
+        src = np.concatenate([np.zeros(len(ya)), np.ones(int(keep.sum())), np.full(len(syn_y), 2)])
+        yy = np.concatenate(parts_y)
+        n_hard = int(keep.sum())
+        share_hard = (args.share_hard if args.share_hard is not None
+                      else n_hard / max(n_hard + int((ya == 0).sum()), 1))
+        share_syn = args.share_synthetic if len(syn_y) else 0.0
+        share_hard *= 1.0 - share_syn
+        share_neg = {0: 1.0 - share_hard - share_syn, 1: share_hard, 2: share_syn}
+        share_pos = {0: 1.0 - args.share_synthetic * args.synthetic_positive_factor, 1: 0.0,
+                     2: args.share_synthetic * args.synthetic_positive_factor}
+        if not len(syn_y):
+            share_pos[0] = 1.0
+        w = np.zeros(len(yy))
+        for sid in (0, 1, 2):
+            for cls, shares in ((1.0, share_pos), (0.0, share_neg)):
+                m = (src == sid) & (yy == cls)
+                if m.any():
+                    w[m] = 0.5 * shares[sid] / m.sum()
+        # Scaled to sum to the number of rows, the scale the leaf regularisation (l2 = 1)
+        # and the logistic penalty were chosen for.
+        return np.vstack(parts_x), yy, w * len(yy)
 
     threshold = 0.5
     if not args.no_cv:
@@ -430,14 +486,14 @@ def main():
             te = stems == g
             tr = train & ~te
             keep = neg_half != (gi % 2) if len(neg_rows) else np.zeros(0, bool)
-            Xtr, ytr = stack(X[tr], y[tr], keep)
-            model = GBM().fit(Xtr, ytr, weights(ytr))
+            Xtr, ytr, wtr = stack(X[tr], y[tr], keep)
+            model = GBM().fit(Xtr, ytr, wtr)
             cv_gbm[te] = model.decision(X[te])
             if len(neg_rows):
                 held = ~keep
                 cv_neg_gbm[held] = model.decision(XN[held])
             mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-9
-            beta = fit_logistic((Xtr - mu) / sd, ytr, weights(ytr), 1.0)
+            beta = fit_logistic((Xtr - mu) / sd, ytr, wtr, 1.0)
             cv_lr[te] = beta[0] + ((X[te] - mu) / sd) @ beta[1:]
         for name, sc in (("logistic regression (comparison)", cv_lr), ("boosted trees", cv_gbm)):
             rows_s, best = sweep(data, sc, cells, args.max_far, args.min_recall)
@@ -456,14 +512,14 @@ def main():
                         print(f"  held-out hard-negative calls at this threshold: "
                               f"{int((cv_neg_gbm >= t).sum())} of {len(neg_rows)} candidates")
 
-    Xtr, ytr = stack(X[train], y[train], np.ones(len(neg_rows), bool))
-    final = GBM().fit(Xtr, ytr, weights(ytr))
+    Xtr, ytr, wtr = stack(X[train], y[train], np.ones(len(neg_rows), bool))
+    final = GBM().fit(Xtr, ytr, wtr)
     if args.write:
         digest = hashlib.sha1()
         for cand_dir in args.candidates:
             for stem in sorted({c.split("@")[0] for c in cells}):
                 digest.update(open(os.path.join(cand_dir, stem + ".detections.csv"), "rb").read())
-        for path in args.negatives:
+        for path in args.negatives + [p.split(":")[1] for p in args.synthetic]:
             digest.update(open(path, "rb").read())
         negs = ", ".join(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p in args.negatives) or "none"
         provenance = (
@@ -471,7 +527,10 @@ def main():
             f"the AtNorM-MD real-mitosis mosaics (Banerjee et al. 2025, arXiv:2506.21444; MIT):\n"
             f"{len(data)} candidates, {int(y[train].sum())} positive, {int((1 - y[train]).sum())} negative;\n"
             f"hard negatives ({len(neg_rows)} candidates, every one negative): {negs};\n"
-            f"{TREES} trees of depth {DEPTH}, rate {RATE}, min leaf {MIN_LEAF}; candidate tables sha1\n"
+            + (f"synthetic slides: {len(args.synthetic)} tables, {int(syn_y.sum())} positive, "
+               f"{int((1 - syn_y).sum())} negative, share {args.share_synthetic};\n" if args.synthetic else "")
+            + (f"hard-negative weight share {args.share_hard};\n" if args.share_hard is not None else "")
+            + f"{TREES} trees of depth {DEPTH}, rate {RATE}, min leaf {MIN_LEAF}; candidate tables sha1\n"
             f"{digest.hexdigest()[:12]}. Threshold: the highest with leave-one-mosaic-out recall\n"
             f"at least {args.min_recall} and at most {args.max_far:.0%} of crops having a call more than\n"
             f"15 um off centre (the fewest false calls at that recall)."
