@@ -127,8 +127,8 @@ fn real_crops_centre_mitoses_are_found() {
         found += usize::from(hit);
         off_centre_crops += usize::from(in_crop.iter().any(|&d| d > 15.0));
     }
-    // The detector found 11 of 12 when the fixture was made (the miss is a faint, small
-    // figure in dense lymphoid tissue); allow one more miss for numerical drift.
+    // With the committed model the detector finds all 12 (and makes one other call);
+    // the bound leaves room for a retrained model, not for a broken one.
     assert!(found >= 10, "centre mitoses found: {found} of 12");
     assert!(
         off_centre_crops <= 2,
