@@ -2,3 +2,4 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod synth;
