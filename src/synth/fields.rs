@@ -9,7 +9,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
-use super::noise::{fbm, lerp, smoothstep, subseed};
+use super::noise::{fbm, floor_i64, lerp, smoothstep, subseed};
 
 /// Spacing of the field lattice in µm. Features of the fields are 50 µm and larger, so
 /// 8 µm with bilinear interpolation renders them smoothly at a small cost.
@@ -119,6 +119,7 @@ mod purpose {
     pub const WAVE_Y: u64 = 12;
     pub const STAIN_H: u64 = 13;
     pub const STAIN_E: u64 = 14;
+    pub const HOLE_REGIONS: u64 = 15;
 }
 
 impl Layout {
@@ -140,8 +141,8 @@ impl Layout {
                 centre_y_um: height_um * rng.random_range(spread),
                 cos: angle.cos(),
                 sin: angle.sin(),
-                semi_a_um: min_side_um * rng.random_range(0.30..0.46),
-                semi_b_um: min_side_um * rng.random_range(0.24..0.36),
+                semi_a_um: min_side_um * rng.random_range(0.26..0.42),
+                semi_b_um: min_side_um * rng.random_range(0.20..0.33),
             });
         }
         Layout {
@@ -171,9 +172,11 @@ impl Layout {
             outline = outline.max((1.0 - rho) * p.semi_a_um.min(p.semi_b_um));
         }
         outline += 45.0 * fbm(subseed(s, purpose::RAGGED), x / 220.0, y / 220.0, 4);
-        // Holes (lumens, fat, tears): where a noise field is high.
-        let hole = fbm(subseed(s, purpose::HOLES), x / 120.0, y / 120.0, 3);
-        let hole_sd_um = (hole - 0.40) * 300.0;
+        // Holes (lumens, fat, tears): where a noise field is high, more of them in some
+        // regions than in others.
+        let hole = fbm(subseed(s, purpose::HOLES), x / 200.0, y / 200.0, 4)
+            + 0.35 * fbm(subseed(s, purpose::HOLE_REGIONS), x / 1500.0, y / 1500.0, 2);
+        let hole_sd_um = (hole - 0.45) * 450.0;
         let mut tissue_sd_um = outline.min(-hole_sd_um);
         let mut cellularity = smoothstep(
             -0.12,
@@ -219,18 +222,14 @@ impl Layout {
     pub(crate) fn at_um(&self, x_um: f64, y_um: f64) -> FieldValues {
         let gx = x_um / NODE_SPACING_UM;
         let gy = y_um / NODE_SPACING_UM;
-        let (i, j) = (gx.floor() as i64, gy.floor() as i64);
+        let (i, j) = (floor_i64(gx), floor_i64(gy));
         let n = [
             self.node(i, j),
             self.node(i + 1, j),
             self.node(i, j + 1),
             self.node(i + 1, j + 1),
         ];
-        FieldValues::interpolate(
-            [&n[0], &n[1], &n[2], &n[3]],
-            gx - gx.floor(),
-            gy - gy.floor(),
-        )
+        FieldValues::interpolate([&n[0], &n[1], &n[2], &n[3]], gx - i as f64, gy - j as f64)
     }
 }
 
@@ -274,7 +273,8 @@ impl NodeCache {
     pub(crate) fn at_um(&self, layout: &Layout, x_um: f64, y_um: f64) -> FieldValues {
         let gx = x_um / NODE_SPACING_UM;
         let gy = y_um / NODE_SPACING_UM;
-        let (i, j) = (gx.floor() as i64 - self.i0, gy.floor() as i64 - self.j0);
+        let (fi, fj) = (floor_i64(gx), floor_i64(gy));
+        let (i, j) = (fi - self.i0, fj - self.j0);
         if i < 0 || j < 0 || i as usize + 1 >= self.ni || j as usize + 1 >= self.nj {
             return layout.at_um(x_um, y_um);
         }
@@ -282,8 +282,8 @@ impl NodeCache {
         let n = &self.nodes;
         FieldValues::interpolate(
             [&n[k], &n[k + 1], &n[k + self.ni], &n[k + self.ni + 1]],
-            gx - gx.floor(),
-            gy - gy.floor(),
+            gx - fi as f64,
+            gy - fj as f64,
         )
     }
 }

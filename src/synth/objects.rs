@@ -286,9 +286,9 @@ impl Body {
                             .map(|(cx, cy)| ((px - cx).powi(2) + (py - cy).powi(2)).sqrt())
                             .fold(f64::INFINITY, f64::min);
                         // An irregular outline: the radius wanders by about 15 %.
-                        let wobble = 0.15 * r_px * texture.sample(px * 0.3 - 5.0, py * 0.3 + 9.0);
+                        let wobble = 0.08 * r_px * texture.sample(px * 0.08 - 5.0, py * 0.08 + 9.0);
                         let depth = r_px + wobble - d;
-                        let m = (depth / soft_px + 0.5).clamp(0.0, 1.0);
+                        let m = 0.8 * (depth / soft_px + 0.5).clamp(0.0, 1.0);
                         let rim = (1.0 - (depth - rim_px).abs() / rim_px).max(0.0);
                         (h + m * (h_od - h), e + m * (e_od - e) + rim_od * rim)
                     }
@@ -478,7 +478,7 @@ pub(crate) fn figure(
                 e_od: 0.23,
                 rim_od: 0.03,
                 rim_px: s.px(0.6).max(1.0),
-                soft_px: s.px(1.5).max(1.0),
+                soft_px: s.px(2.5).max(1.0),
             };
             match phase.unwrap_or(MitoticPhase::Metaphase) {
                 MitoticPhase::Prophase => {

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, Poisson};
 use rand_pcg::Pcg64;
 
 use super::fields::{FieldValues, Layout, NodeCache, RectUm, NODE_SPACING_UM};
-use super::noise::{hash2, mix64, smoothstep, subseed, unit_f64, Octave, Texture};
+use super::noise::{floor_i64, hash2, mix64, smoothstep, subseed, unit_f64, Octave, Texture};
 use super::objects::{figure, Blob, Canvas, Figure, Scale, CHROMATIN_TEXEL_UM};
 use super::{
     MitoticPhase, ObjectKind, SynthOptions, SynthStains, TruthObject, REFERENCE_EOSIN,
@@ -303,15 +303,17 @@ impl SynthScene {
             h + 2 * radius,
         );
         let mpp = self.opts.mpp;
-        let margin_um = NUCLEUS_REACH_UM + 2.0 * CELL_UM + 2.0 * NODE_SPACING_UM;
-        let bounds_um = RectUm {
+        // Nuclei centred up to NUCLEUS_REACH_UM outside the canvas still touch it; their
+        // fields are read up to 2 µm further (fibre direction). Anything outside the
+        // cache falls back to direct evaluation, with identical values.
+        let canvas_um = |margin_um: f64| RectUm {
             x0: mpp.px_to_um(canvas.x0 as f64) - margin_um,
             y0: mpp.px_to_um(canvas.y0 as f64) - margin_um,
             x1: mpp.px_to_um((canvas.x0 + canvas.width as i64) as f64) + margin_um,
             y1: mpp.px_to_um((canvas.y0 + canvas.height as i64) as f64) + margin_um,
         };
-        let cache = NodeCache::new(&self.layout, bounds_um);
-        let sites = Sites::new(self.opts.seed, bounds_um);
+        let cache = NodeCache::new(&self.layout, canvas_um(NUCLEUS_REACH_UM + 3.0));
+        let sites = Sites::new(self.opts.seed, canvas_um(NUCLEUS_REACH_UM));
         let mut alpha = vec![0f32; canvas.width * canvas.height];
         self.paint_background(&mut canvas, &mut alpha, &cache, &sites);
 
@@ -567,7 +569,7 @@ impl SynthScene {
                     let u1 = ((n >> (ch * 20)) & 0x3ff) as f64 / 1024.0;
                     let u2 = ((n >> (ch * 20 + 10)) & 0x3ff) as f64 / 1024.0;
                     let noisy = f64::from(self.od_lut[idx]) + (u1 + u2 - 1.0) * NOISE_LEVELS;
-                    out[k * 3 + ch] = noisy.round().clamp(0.0, 255.0) as u8;
+                    out[k * 3 + ch] = (noisy + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
@@ -576,6 +578,11 @@ impl SynthScene {
     }
 }
 
+/// Least distance from the tissue edge (µm) at which a mitosis is placed.
+const MITOSIS_EDGE_UM: f64 = 16.0;
+/// Least distance from the tissue edge (µm) at which a mimic is placed.
+const MIMIC_EDGE_UM: f64 = 6.0;
+
 /// What the placement needs to know about the whole slide, measured on a 16 µm lattice.
 #[derive(Debug, Clone, Copy)]
 struct Survey {
@@ -583,26 +590,40 @@ struct Survey {
     tissue_area_mm2: f64,
     /// Mean lymphocyte attraction over tissue.
     mean_lymph: f64,
-    /// Mean cellularity over tissue outside the planted hot spot.
-    mean_cellularity: f64,
+    /// Per unit of tissue outside the hot spot: the mean of cellularity over the places
+    /// at least [`MITOSIS_EDGE_UM`] inside the tissue (0 elsewhere). Thinning a uniform
+    /// process by cellularity and by that margin keeps this fraction of it, so dividing
+    /// the candidate density by it gives the requested density per mm² of tissue.
+    mitosis_yield: f64,
+    /// The same for tumour-cell mimics, at [`MIMIC_EDGE_UM`].
+    mimic_yield: f64,
+    /// The fraction of tissue at least [`MIMIC_EDGE_UM`] inside it (for lymphocytes).
+    lymph_yield: f64,
 }
 
 fn survey(layout: &Layout, width_um: f64, height_um: f64, hotspot: Option<RectUm>) -> Survey {
     let step = 2.0 * NODE_SPACING_UM;
     let ni = (width_um / step).ceil().max(1.0) as i64;
     let nj = (height_um / step).ceil().max(1.0) as i64;
-    let (mut count, mut lymph) = (0u64, 0.0);
-    let (mut outside, mut cellularity) = (0u64, 0.0);
+    let (mut tissue, mut lymph, mut lymph_ok) = (0u64, 0.0, 0u64);
+    let (mut outside, mut mitosis, mut mimic) = (0u64, 0.0, 0.0);
     for j in 0..nj {
         for i in 0..ni {
             let v = layout.node(2 * i, 2 * j);
-            if v.tissue_sd_um > 0.0 {
-                count += 1;
-                lymph += v.lymph;
-                let (x, y) = (i as f64 * step, j as f64 * step);
-                if hotspot.is_none_or(|r| r.distance_um(x, y) > 0.0) {
-                    outside += 1;
-                    cellularity += v.cellularity;
+            if v.tissue_sd_um <= 0.0 {
+                continue;
+            }
+            tissue += 1;
+            lymph += v.lymph;
+            lymph_ok += u64::from(v.tissue_sd_um >= MIMIC_EDGE_UM);
+            let (x, y) = (i as f64 * step, j as f64 * step);
+            if hotspot.is_none_or(|r| r.distance_um(x, y) > 0.0) {
+                outside += 1;
+                if v.tissue_sd_um >= MITOSIS_EDGE_UM {
+                    mitosis += v.cellularity;
+                }
+                if v.tissue_sd_um >= MIMIC_EDGE_UM {
+                    mimic += v.cellularity;
                 }
             }
         }
@@ -610,9 +631,11 @@ fn survey(layout: &Layout, width_um: f64, height_um: f64, hotspot: Option<RectUm
     let cell_mm2 = step * step / UM2_PER_MM2;
     let mean = |sum: f64, n: u64| if n > 0 { sum / n as f64 } else { 0.0 };
     Survey {
-        tissue_area_mm2: (count as f64 * cell_mm2).min(width_um * height_um / UM2_PER_MM2),
-        mean_lymph: mean(lymph, count),
-        mean_cellularity: mean(cellularity, outside),
+        tissue_area_mm2: (tissue as f64 * cell_mm2).min(width_um * height_um / UM2_PER_MM2),
+        mean_lymph: mean(lymph, tissue),
+        mitosis_yield: mean(mitosis, outside),
+        mimic_yield: mean(mimic, outside),
+        lymph_yield: mean(lymph_ok as f64, tissue),
     }
 }
 
@@ -669,28 +692,30 @@ fn gaussian_kernel(sigma_px: f64) -> Vec<f32> {
 }
 
 /// Separable blur of a `width` x `height` plane, dropping the kernel radius on each side.
+///
+/// Loops run tap by tap over whole rows so they vectorise; each output pixel still sums
+/// its taps in the same order, so the result does not depend on the plane's extent.
 fn blur_crop(plane: &[f32], width: usize, height: usize, kernel: &[f32]) -> Vec<f32> {
     let r = kernel.len() / 2;
     let (ow, oh) = (width - 2 * r, height - 2 * r);
     let mut tmp = vec![0f32; ow * height];
     for y in 0..height {
         let src = &plane[y * width..(y + 1) * width];
-        for x in 0..ow {
-            let mut acc = 0f32;
-            for (t, kv) in kernel.iter().enumerate() {
-                acc += kv * src[x + t];
+        let dst = &mut tmp[y * ow..(y + 1) * ow];
+        for (t, &kv) in kernel.iter().enumerate() {
+            for (d, &s) in dst.iter_mut().zip(&src[t..t + ow]) {
+                *d += kv * s;
             }
-            tmp[y * ow + x] = acc;
         }
     }
     let mut out = vec![0f32; ow * oh];
     for y in 0..oh {
-        for x in 0..ow {
-            let mut acc = 0f32;
-            for (t, kv) in kernel.iter().enumerate() {
-                acc += kv * tmp[(y + t) * ow + x];
+        let dst = &mut out[y * ow..(y + 1) * ow];
+        for (t, &kv) in kernel.iter().enumerate() {
+            let src = &tmp[(y + t) * ow..(y + t + 1) * ow];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d += kv * s;
             }
-            out[y * ow + x] = acc;
         }
     }
     out
@@ -744,8 +769,8 @@ impl Sites {
     /// two nearest cell centres among the 3 x 3 neighbouring cells).
     #[inline]
     fn border_distance_um(&self, x_um: f64, y_um: f64) -> f64 {
-        let ci = (x_um / CELL_UM).floor() as i64;
-        let cj = (y_um / CELL_UM).floor() as i64;
+        let ci = floor_i64(x_um / CELL_UM);
+        let cj = floor_i64(y_um / CELL_UM);
         let (mut d1, mut d2) = (f64::INFINITY, f64::INFINITY);
         let (mut p1, mut p2) = ((0.0, 0.0), (0.0, 0.0));
         for j in cj - 1..=cj + 1 {
@@ -880,9 +905,9 @@ impl Placer {
     }
 
     /// Places every kind. Mitoses, pyknotic and hyperchromatic nuclei belong to tumour
-    /// cells: they are placed where the tissue is cellular (thinning by the cellularity,
-    /// with proportionally more candidates, so the mean density over all tissue is the
-    /// one asked for). Inside a planted hot spot, which is fully cellular, mitoses are
+    /// cells: they are placed where the tissue is cellular, away from its edges (thinning
+    /// a uniform process by cellularity and edge distance, with proportionally more
+    /// candidates, so the mean density over all tissue is the one asked for). Inside a planted hot spot, which is fully cellular, mitoses are
     /// uniform at the hot spot's density.
     fn place_all(
         &mut self,
@@ -901,10 +926,12 @@ impl Placer {
             y1: height_um,
         };
         let inside = |r: &RectUm, x: f64, y: f64| x >= r.x0 && x < r.x1 && y >= r.y0 && y < r.y1;
-        let cellular_boost = 1.0 / survey.mean_cellularity.max(0.05);
+        let mitosis_boost = 1.0 / survey.mitosis_yield.max(0.05);
+        let mimic_boost = 1.0 / survey.mimic_yield.max(0.05);
+        let lymph_boost = 1.0 / survey.lymph_yield.max(0.05);
 
         let mut rng = Pcg64::seed_from_u64(subseed(seed, purpose::PLACE_MITOSES));
-        for _ in 0..poisson(&mut rng, opts.mitoses_per_mm2 * cellular_boost * slide_mm2) {
+        for _ in 0..poisson(&mut rng, opts.mitoses_per_mm2 * mitosis_boost * slide_mm2) {
             let (x, y) = uniform_in(&mut rng, &whole);
             let keep: f64 = rng.random();
             if hotspot.is_some_and(|r| inside(&r, x, y)) || keep >= layout.at_um(x, y).cellularity {
@@ -933,7 +960,7 @@ impl Placer {
             ),
         ] {
             let mut rng = Pcg64::seed_from_u64(subseed(seed, p));
-            for _ in 0..poisson(&mut rng, density * cellular_boost * slide_mm2) {
+            for _ in 0..poisson(&mut rng, density * mimic_boost * slide_mm2) {
                 let (x, y) = uniform_in(&mut rng, &whole);
                 let keep: f64 = rng.random();
                 if keep < layout.at_um(x, y).cellularity {
@@ -944,13 +971,13 @@ impl Placer {
         // Lymphocytes: a third scattered, two thirds gathered where the lymphocyte field
         // is high (thinning of a denser uniform process), for the requested mean density.
         let mut rng = Pcg64::seed_from_u64(subseed(seed, purpose::PLACE_LYMPH));
-        let scattered = opts.lymphocytes_per_mm2 / 3.0;
+        let scattered = opts.lymphocytes_per_mm2 / 3.0 * lymph_boost;
         for _ in 0..poisson(&mut rng, scattered * slide_mm2) {
             let pos = uniform_in(&mut rng, &whole);
             self.try_place(&mut rng, layout, ObjectKind::Lymphocyte, pos);
         }
         if survey.mean_lymph > 0.01 {
-            let gathered = opts.lymphocytes_per_mm2 * 2.0 / 3.0 / survey.mean_lymph;
+            let gathered = opts.lymphocytes_per_mm2 * 2.0 / 3.0 / survey.mean_lymph * lymph_boost;
             for _ in 0..poisson(&mut rng, gathered * slide_mm2) {
                 let (x, y) = uniform_in(&mut rng, &whole);
                 let keep: f64 = rng.random();
@@ -982,8 +1009,8 @@ impl Placer {
         });
         let shape_seed: u64 = rng.random();
         let margin_um = match kind {
-            ObjectKind::MitoticFigure => 16.0,
-            _ => 6.0,
+            ObjectKind::MitoticFigure => MITOSIS_EDGE_UM,
+            _ => MIMIC_EDGE_UM,
         };
         if layout.at_um(x_um, y_um).tissue_sd_um < margin_um {
             return;

@@ -692,6 +692,40 @@ fn synth_subcommand_writes_slide_and_truth() {
 }
 
 #[test]
+fn synth_subcommand_bytes_do_not_depend_on_threads() {
+    let dir = tmp();
+    let mut files = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("t{threads}.tiff"));
+        let run = mitocount()
+            .args([
+                "--threads",
+                threads,
+                "--quiet",
+                "synth",
+                "--width",
+                "900",
+                "--height",
+                "700",
+            ])
+            .args(["--seed", "21", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        files.push(std::fs::read(&out).unwrap());
+    }
+    assert!(
+        files[0] == files[1],
+        "--threads 1 and --threads 2 wrote different bytes"
+    );
+}
+
+#[test]
 fn synth_subcommand_rejects_bad_flags_with_exit_2() {
     let dir = tmp();
     let out = dir.path().join("x.tiff");
