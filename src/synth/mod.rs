@@ -61,6 +61,10 @@ use crate::units::Mpp;
 /// of RGB at this width).
 pub const MAX_SIDE_PX: u64 = 400_000;
 
+/// Largest size of one row of level-0 tiles in bytes (RGB8, 512 MiB): the writer holds
+/// about three such rows at once, so memory stays well under 2 GiB.
+pub const MAX_TILE_ROW_BYTES: u64 = 512 << 20;
+
 /// Largest density of any object kind accepted, per mm² of tissue.
 pub const MAX_DENSITY_PER_MM2: f64 = 20_000.0;
 
@@ -339,7 +343,8 @@ impl SynthOptions {
     /// [`Error::InvalidOption`] for: a side of 0 or above [`MAX_SIDE_PX`]; a pixel size
     /// outside 0.05 to 5 µm/px; a negative, non-finite or excessive density; a hot spot
     /// that is empty or not inside the slide; a stain perturbation outside 0 to 30
-    /// degrees; a tile size that is not a multiple of 16 in 16 to 4096; a JPEG quality
+    /// degrees; a tile size that is not a multiple of 16 in 16 to 4096, or whose row of
+    /// tiles exceeds [`MAX_TILE_ROW_BYTES`]; a JPEG quality
     /// outside 1 to 100; a level count outside 1 to 12.
     pub fn validate(&self) -> Result<()> {
         for (flag, side) in [("--width", self.width_px), ("--height", self.height_px)] {
@@ -377,6 +382,20 @@ impl SynthOptions {
                 format!(
                     "{} px: TIFF tiles must be a multiple of 16 px, from 16 to 4096",
                     t.tile_size_px
+                ),
+            ));
+        }
+        let row_bytes = self.width_px * u64::from(t.tile_size_px) * 3;
+        if row_bytes > MAX_TILE_ROW_BYTES {
+            return Err(Error::invalid_option(
+                "--tile-size",
+                format!(
+                    "one row of {} px tiles across {} px holds {} MB of pixels, above the {} MB \
+                     the writer keeps in memory; use smaller tiles",
+                    t.tile_size_px,
+                    self.width_px,
+                    row_bytes / 1_000_000,
+                    MAX_TILE_ROW_BYTES / 1_000_000
                 ),
             ));
         }

@@ -599,6 +599,12 @@ fn invalid_options_name_the_flag() {
     let mut o = base.clone();
     o.tiff.tile_size_px = 250;
     assert_eq!(flag(o), "--tile-size");
+    let mut o = SynthOptions {
+        width_px: 300_000,
+        ..base.clone()
+    };
+    o.tiff.tile_size_px = 1024;
+    assert_eq!(flag(o), "--tile-size");
     let mut o = base.clone();
     o.tiff.jpeg_quality = 0;
     assert_eq!(flag(o), "--quality");
@@ -773,4 +779,29 @@ fn fifty_thousand_px_slide() {
     let dirs = directories(&path);
     assert_eq!(dirs.len(), 5);
     assert_eq!((dirs[0].width, dirs[0].height), (50_000, 50_000));
+}
+
+/// The committed sample slide and its truth are what the generator makes from the
+/// command in `sample_tiles/README.md` (regenerate them with it after changing the
+/// generator).
+#[test]
+fn committed_sample_matches_the_generator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_tiles");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("synthetic-seed7.synth.json")).unwrap(),
+    )
+    .unwrap();
+    let opts: SynthOptions = serde_json::from_value(meta["options"].clone()).unwrap();
+    assert_eq!((opts.width_px, opts.height_px, opts.seed), (4096, 4096, 7));
+    assert_eq!(opts.mitoses_per_mm2, 20.0);
+    let scene = SynthScene::new(&opts).unwrap();
+    let csv = std::fs::read_to_string(dir.join("synthetic-seed7.truth.csv")).unwrap();
+    assert_eq!(csv.lines().count(), scene.truth().len() + 1);
+    for (line, t) in csv.lines().skip(1).zip(scene.truth()) {
+        let x: f64 = line.split(',').next().unwrap().parse().unwrap();
+        assert!((x - t.x_px).abs() < 0.01, "{line} vs {t:?}");
+    }
+    let dirs = directories(&dir.join("synthetic-seed7.tiff"));
+    assert_eq!(dirs.len(), 3);
+    assert!(dirs[0].description.contains("MPP = 0.2500"));
 }
