@@ -10,22 +10,29 @@
 //! Everything is painted as stain concentrations in optical density and converted to RGB
 //! with the Beer-Lambert law, `I = I0 · 10^-(c_H·h + c_E·e + background)`, for the stain
 //! vectors `h`, `e` of [`SynthScene::stain_vectors`] (Ruifrok & Johnston 2001, Anal Quant
-//! Cytol Histol 23:291-299), then blurred (Gaussian, sigma 0.2 µm) and given sensor
-//! noise. The scene holds:
+//! Cytol Histol 23:291-299), then blurred (Gaussian, sigma 0.3 µm) and given sensor
+//! noise (about 1.6 grey levels). Concentrations below are in OD units along each stain
+//! vector. The scene holds:
 //! - tissue as a few large irregular pieces with holes, on a white glass background;
-//! - pink collagenous stroma with wavy fibres and clefts, and cellular tumour regions
-//!   (epithelioid sheets with cell borders, or spindle-cell fascicles);
+//! - pink collagenous stroma (eosin about 0.4) with wavy fibres and clefts, and cellular
+//!   tumour regions (epithelioid sheets with cell borders, or spindle-cell fascicles)
+//!   with purple-pink cytoplasm;
 //! - ordinary nuclei 5 to 12 µm (oval vesicular nuclei with chromatin texture, membrane
-//!   and nucleolus; cigar-shaped spindle nuclei; thin dark fibroblasts), haematoxylin OD
+//!   and nucleolus; cigar-shaped spindle nuclei; thin dark fibroblasts), haematoxylin
 //!   about 0.3 to 0.8, never listed in the ground truth;
-//! - mitotic figures (OD 1.35 to 1.85, no membrane, ragged hairy outline, in a rounded
-//!   pale cell): compact clumps (late prophase / prometaphase), metaphase plates 7 to 12
-//!   µm long, anaphase plate pairs 6 to 10 µm apart, telophase daughter pairs 8 to 12 µm
-//!   apart with two daughter cells, and atypical tripolar figures;
-//! - mimics: lymphocytes (round, dense, smooth, 5 to 7 µm, gathered in places), pyknotic
-//!   nuclei (smooth, homogeneous, very dark, 3.6 to 6.4 µm, in bright eosinophilic
-//!   cytoplasm inside a clear halo) and hyperchromatic non-dividing nuclei (12 to 17 µm,
-//!   dark, coarse chromatin, smooth outline with a membrane).
+//! - mitotic figures (haematoxylin 1.05 to 1.5 with clumped texture, no membrane,
+//!   knobby outline with fine projections, in a rounded paler cell): compact clumps (late
+//!   prophase / prometaphase), metaphase plates 7 to 12 µm long, anaphase plate pairs 6
+//!   to 10 µm apart, telophase daughter pairs 8 to 12 µm apart in two daughter cells, and
+//!   atypical tripolar figures;
+//! - mimics: lymphocytes (round, dense 0.9 to 1.2, smooth, 5 to 7 µm, partly gathered in
+//!   clusters), pyknotic nuclei (smooth, homogeneous, 1.2 to 1.6, 3.6 to 6.4 µm, in bright
+//!   eosinophilic cytoplasm inside a patchy clear halo) and hyperchromatic non-dividing
+//!   nuclei (12 to 17 µm, 0.65 to 0.9 with coarse chromatin, smooth outline, membrane).
+//!
+//! Mitoses and the tumour-cell mimics are placed in cellular tissue at least 16 µm (6 µm
+//! for mimics) from its edges, with densities corrected so that the mean number per mm²
+//! of tissue is the one asked for; objects never overlap.
 //!
 //! Sizes are in µm and converted to pixels with the slide's [`Mpp`], so the same seed at
 //! another pixel size draws the same tissue at another resolution.

@@ -424,7 +424,7 @@ fn chromatin(
         a: s.px(semi_um.0),
         b: s.px(semi_um.1),
         bend: 0.0,
-        harmonics: harmonics(rng, 14, roughness),
+        harmonics: harmonics(rng, 10, roughness),
         hairs: hair,
         hair_power_log2: 7,
         edge_px: s.px(0.3).max(0.7),
@@ -482,11 +482,11 @@ pub(crate) fn figure(
             };
             match phase.unwrap_or(MitoticPhase::Metaphase) {
                 MitoticPhase::Prophase => {
-                    // Late prophase / prometaphase: a compact irregular clump of condensed
-                    // chromosomes with hairy projections all round.
-                    let r = rng.random_range(2.6..4.0);
-                    let n_hairs = rng.random_range(8..16);
-                    let h = hairs(&mut rng, n_hairs, &[0.0], 3.2, (0.25, 0.8), s);
+                    // Late prophase / prometaphase: a compact, knobby clump of condensed
+                    // chromosomes, arms sticking out all round, fine projections.
+                    let r = rng.random_range(2.0..3.0);
+                    let n_hairs = rng.random_range(6..12);
+                    let h = hairs(&mut rng, n_hairs, &[0.0], 3.2, (0.25, 0.7), s);
                     let minor = r * rng.random_range(0.75..1.0);
                     blobs.push(chromatin(
                         &mut rng,
@@ -495,32 +495,34 @@ pub(crate) fn figure(
                         angle,
                         (r, minor),
                         od,
-                        0.28,
+                        0.12,
                         h,
                     ));
-                    for _ in 0..rng.random_range(2..4) {
+                    for _ in 0..rng.random_range(5..10) {
                         let a: f64 = rng.random_range(0.0..std::f64::consts::TAU);
-                        let d = r * rng.random_range(0.35..0.7);
-                        let rr = r * rng.random_range(0.35..0.6);
+                        let d = r * rng.random_range(0.5..1.05);
+                        let arm = (rng.random_range(0.9..1.6), rng.random_range(0.45..0.8));
+                        let turn = a + rng.random_range(-0.8..0.8);
                         blobs.push(chromatin(
                             &mut rng,
                             s,
                             at(d * a.cos(), d * a.sin()),
-                            a,
-                            (rr, rr * 0.8),
+                            turn,
+                            arm,
                             od,
-                            0.3,
+                            0.1,
                             Vec::new(),
                         ));
                     }
                     body = cell(vec![(cx, cy)], cell_r_um);
                 }
                 MitoticPhase::Metaphase => {
-                    // An elongated plate seen edge-on, projections on both faces.
+                    // An elongated plate seen edge-on, with chromosome arms and fine
+                    // projections on both faces.
                     let half_len = rng.random_range(3.5..6.0);
-                    let half_w = rng.random_range(0.9..1.6);
-                    let n_hairs = rng.random_range(10..18);
-                    let h = hairs(&mut rng, n_hairs, &[half_pi, -half_pi], 1.0, (0.25, 0.9), s);
+                    let half_w = rng.random_range(1.0..1.7);
+                    let n_hairs = rng.random_range(6..12);
+                    let h = hairs(&mut rng, n_hairs, &[half_pi, -half_pi], 1.0, (0.25, 0.8), s);
                     let mut b = chromatin(
                         &mut rng,
                         s,
@@ -528,11 +530,28 @@ pub(crate) fn figure(
                         angle,
                         (half_len, half_w),
                         od,
-                        0.16,
+                        0.1,
                         h,
                     );
                     b.bend = rng.random_range(-0.04..0.04) / s.px(1.0);
                     blobs.push(b);
+                    for _ in 0..rng.random_range(4..8) {
+                        let u = half_len * rng.random_range(-0.8..0.8);
+                        let side = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                        let v = side * (half_w + rng.random_range(0.1..0.6));
+                        let arm = (rng.random_range(0.7..1.3), rng.random_range(0.4..0.6));
+                        let turn = angle + half_pi + rng.random_range(-0.5..0.5);
+                        blobs.push(chromatin(
+                            &mut rng,
+                            s,
+                            at(u, v),
+                            turn,
+                            arm,
+                            od,
+                            0.1,
+                            Vec::new(),
+                        ));
+                    }
                     body = cell(vec![(cx, cy)], cell_r_um);
                 }
                 MitoticPhase::Anaphase => {
