@@ -120,6 +120,7 @@ mod purpose {
     pub const STAIN_H: u64 = 13;
     pub const STAIN_E: u64 = 14;
     pub const HOLE_REGIONS: u64 = 15;
+    pub const HOTSPOT_EDGE: u64 = 16;
 }
 
 impl Layout {
@@ -145,11 +146,26 @@ impl Layout {
                 semi_b_um: min_side_um * rng.random_range(0.20..0.33),
             });
         }
+        let outline_warp_amp_um = 0.12 * min_side_um;
+        if let Some(r) = &solid {
+            // The first piece is an ellipse around the hot spot, wide enough that the
+            // warped, ragged outline still encloses the rectangle: the hot spot then lies
+            // in naturally shaped tissue, not in a rectangle of forced tissue.
+            let extra_um = outline_warp_amp_um + 100.0 + HOTSPOT_TISSUE_MARGIN_UM;
+            pieces[0] = TissuePiece {
+                centre_x_um: (r.x0 + r.x1) / 2.0,
+                centre_y_um: (r.y0 + r.y1) / 2.0,
+                cos: 1.0,
+                sin: 0.0,
+                semi_a_um: (r.x1 - r.x0) / 2.0 * std::f64::consts::SQRT_2 + extra_um,
+                semi_b_um: (r.y1 - r.y0) / 2.0 * std::f64::consts::SQRT_2 + extra_um,
+            };
+        }
         Layout {
             seed,
             pieces,
             outline_warp_scale_um: 0.4 * min_side_um,
-            outline_warp_amp_um: 0.12 * min_side_um,
+            outline_warp_amp_um,
             solid,
         }
     }
@@ -184,10 +200,12 @@ impl Layout {
             fbm(subseed(s, purpose::CELLULARITY), x / 320.0, y / 320.0, 3) + 0.15,
         );
         if let Some(r) = &self.solid {
-            // A hot spot lies in solid, cellular tumour.
-            let keep = HOTSPOT_TISSUE_MARGIN_UM - r.distance_um(x, y);
-            tissue_sd_um = tissue_sd_um.max(keep);
-            cellularity = cellularity.max(smoothstep(0.0, HOTSPOT_TISSUE_MARGIN_UM, keep));
+            // A hot spot lies in solid, cellular tumour: no holes within the margin, and
+            // cellularity rising to 1 over a wide, irregular band around it.
+            let d = r.distance_um(x, y);
+            tissue_sd_um = tissue_sd_um.max(HOTSPOT_TISSUE_MARGIN_UM - d);
+            let band = d + 120.0 * fbm(subseed(s, purpose::HOTSPOT_EDGE), x / 150.0, y / 150.0, 3);
+            cellularity = cellularity.max(1.0 - smoothstep(0.0, 250.0, band));
         }
 
         let spindle = smoothstep(

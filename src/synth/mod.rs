@@ -32,7 +32,10 @@
 //!
 //! Mitoses and the tumour-cell mimics are placed in cellular tissue at least 16 µm (6 µm
 //! for mimics) from its edges, with densities corrected so that the mean number per mm²
-//! of tissue is the one asked for; objects never overlap.
+//! of tissue is the one asked for; objects never overlap (a placement that would overlap
+//! is dropped, so realised densities run a few per cent low: over eight 40,000 px slides
+//! at the defaults, 3.85 mitoses, 139 lymphocytes, 11.6 pyknotic and 19.8 hyperchromatic
+//! nuclei per mm²). The ground-truth files list what was actually placed.
 //!
 //! Sizes are in µm and converted to pixels with the slide's [`Mpp`], so the same seed at
 //! another pixel size draws the same tissue at another resolution.
