@@ -204,7 +204,8 @@ impl Layout {
             // cellularity rising to 1 over a wide, irregular band around it.
             let d = r.distance_um(x, y);
             tissue_sd_um = tissue_sd_um.max(HOTSPOT_TISSUE_MARGIN_UM - d);
-            let band = d + 120.0 * fbm(subseed(s, purpose::HOTSPOT_EDGE), x / 150.0, y / 150.0, 3);
+            let band =
+                d - 100.0 + 120.0 * fbm(subseed(s, purpose::HOTSPOT_EDGE), x / 150.0, y / 150.0, 3);
             cellularity = cellularity.max(1.0 - smoothstep(0.0, 250.0, band));
         }
 
