@@ -7,3 +7,4 @@ mod hotspot;
 mod report;
 mod slide;
 mod stain;
+mod synth;
