@@ -185,7 +185,7 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let images = match cfg.pictures {
         Pictures::Write => {
             progress.message("reading pictures");
-            let imgs = read_report_images(slide, &report, overview.image, overview.downsample)?;
+            let imgs = read_report_images(slide, &report, overview, &tissue)?;
             clock.lap("pictures");
             Some(imgs)
         }
@@ -445,8 +445,8 @@ fn read_scaled(slide: &Slide, req: &RegionRequest) -> Result<RegionView> {
 fn read_report_images(
     slide: &Slide,
     report: &Report,
-    thumbnail: image::RgbImage,
-    thumbnail_downsample: f64,
+    overview: crate::slide::Overview,
+    tissue: &TissueMask,
 ) -> Result<ReportImages> {
     let hotspot_view = images::hotspot_view_request(report)
         .map(|req| read_scaled(slide, &req))
@@ -460,9 +460,11 @@ fn read_report_images(
             })
         })
         .collect::<Result<_>>()?;
+    // The mask was made from this very overview, so it lies on the thumbnail's pixel grid.
     Ok(ReportImages {
-        thumbnail,
-        thumbnail_downsample,
+        thumbnail: overview.image,
+        thumbnail_downsample: overview.downsample,
+        thumbnail_tissue: Some(tissue.mask().clone()),
         hotspot_view,
         gallery,
     })
