@@ -2,6 +2,7 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod count;
 mod detect;
 mod hotspot;
 mod report;
