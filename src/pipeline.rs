@@ -8,7 +8,9 @@ pub use analyse::{analyse_slide, write_analysis, Analysis};
 pub use batch::{run_batch, BatchOutcome};
 pub use progress::{Progress, ProgressMode};
 
-use crate::cli::{AnalysisConfig, Cli, Command, Config, CountArgs, EvaluateArgs, InfoArgs};
+use crate::cli::{
+    AnalysisConfig, Cli, Command, Config, CountArgs, EvaluateArgs, InfoArgs, SynthArgs,
+};
 use crate::error::{Error, Result};
 use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
 
@@ -22,7 +24,6 @@ pub fn run(cli: Cli) -> Result<()> {
     pool.install(|| match &cli.command {
         Command::Info(args) => run_info(args),
         Command::Evaluate(args) => run_evaluate(args),
-        Command::Synth(_) => Err(Error::invalid_option("synth", "not implemented yet")),
         Command::Count(args) => run_count(args, &config),
         Command::Batch(args) => {
             let analysis = AnalysisConfig::from_args(&args.analysis)?;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Synth(args) => run_synth(args, cli.quiet),
     })
 }
 
@@ -236,4 +238,60 @@ fn info_text(info: &SlideInfo) -> String {
         }
     }
     s
+}
+
+/// `mitocount synth`: validates the flags, writes the slide and its ground truth, and
+/// prints a short summary.
+fn run_synth(args: &SynthArgs, quiet: bool) -> Result<()> {
+    let opts = args.to_options()?;
+    let start = std::time::Instant::now();
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} tile rows, {elapsed} elapsed, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("synth");
+        bar
+    };
+    let progress = |p: crate::synth::SynthProgress| {
+        bar.set_length(p.rows_total);
+        bar.set_position(p.rows_done);
+    };
+    let summary = crate::synth::write_slide_with_progress(&opts, &args.out, &progress)?;
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let mpx = (opts.width_px * opts.height_px) as f64 / 1e6;
+    let c = summary.counts;
+    println!(
+        "{}: {}x{} px at {} µm/px, {} levels {:?}, {} ({:.1} MB), {:.1} s ({:.1} Mpx/s)",
+        summary.tiff_path.display(),
+        opts.width_px,
+        opts.height_px,
+        opts.mpp.um_per_px(),
+        summary.levels_px.len(),
+        summary.levels_px,
+        if summary.bigtiff { "BigTIFF" } else { "TIFF" },
+        summary.tiff_bytes as f64 / 1e6,
+        seconds,
+        mpx / seconds.max(1e-9),
+    );
+    println!(
+        "tissue {:.2} mm²; truth: {} mitotic figures, {} lymphocytes, {} pyknotic, {} hyperchromatic",
+        summary.tissue_area_mm2, c.mitotic_figure, c.lymphocyte, c.pyknotic, c.hyperchromatic
+    );
+    if let Some(n) = summary.mitoses_in_hotspot {
+        println!("planted hot spot: {n} mitoses inside");
+    }
+    println!(
+        "ground truth: {}, {}, {}",
+        summary.truth.csv.display(),
+        summary.truth.json.display(),
+        summary.truth.synth_json.display()
+    );
+    Ok(())
 }

@@ -114,7 +114,7 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
 
     progress.message("estimating stains");
     let background = estimate_background(&[&overview.image]);
-    let samples = read_stain_samples(slide, &fields, &tissue, mpp, cfg)?;
+    let samples = read_stain_samples(slide, &tissue, mpp, cfg)?;
     let sample_refs: Vec<&image::RgbImage> = samples.iter().collect();
     let estimate = cfg
         .stains
@@ -185,7 +185,7 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let images = match cfg.pictures {
         Pictures::Write => {
             progress.message("reading pictures");
-            let imgs = read_report_images(slide, &report, overview.image, overview.downsample)?;
+            let imgs = read_report_images(slide, &report, overview, &tissue)?;
             clock.lap("pictures");
             Some(imgs)
         }
@@ -200,12 +200,13 @@ fn tissue_fraction(tissue: &TissueMask, r: &RectPx) -> f64 {
     tissue.tissue_fraction(r.x0 as f64, r.y0 as f64, r.x1 as f64, r.y1 as f64)
 }
 
-/// Reads up to [`STAIN_SAMPLE_FIELDS`] squares of tissue, evenly spread over the fields
-/// with the most tissue, at the detector's working resolution (or the finest level
-/// coarser than it). Only with `--stains auto`.
+/// Reads up to [`STAIN_SAMPLE_FIELDS`] squares of [`STAIN_SAMPLE_SIDE_UM`] of tissue,
+/// evenly spread in raster order over a grid of such squares (its own grid, so the
+/// sample, and with it the report, does not depend on `--field-size-um`), preferring
+/// squares that are at least 90 % tissue. At the detector's working resolution (or the
+/// finest level coarser than it). Only with `--stains auto`.
 fn read_stain_samples(
     slide: &Slide,
-    fields: &[RectPx],
     tissue: &TissueMask,
     mpp: Mpp,
     cfg: &AnalysisConfig,
@@ -213,29 +214,37 @@ fn read_stain_samples(
     if !matches!(cfg.stains, crate::stain::StainSpec::Auto) {
         return Ok(Vec::new());
     }
-    // Fields mostly of tissue first; among them an even stride in raster order.
-    let mut tissue_fields: Vec<&RectPx> = fields
-        .iter()
-        .filter(|r| tissue_fraction(tissue, r) >= 0.5)
+    let l0 = &slide.levels()[0];
+    let grid = SquareGrid::new(
+        STAIN_SAMPLE_SIDE_UM,
+        mpp,
+        (l0.width_px, l0.height_px),
+        "--stains",
+    )?;
+    let cells: Vec<(RectPx, f64)> = grid
+        .cells()
+        .map(|(_, _, r)| (r, tissue_fraction(tissue, &r)))
+        .filter(|(_, f)| *f > 0.0)
         .collect();
-    if tissue_fields.is_empty() {
-        tissue_fields = fields.iter().collect();
+    let mut chosen: Vec<RectPx> = cells
+        .iter()
+        .filter(|(_, f)| *f >= 0.9)
+        .map(|(r, _)| *r)
+        .collect();
+    if chosen.is_empty() {
+        chosen = cells.iter().map(|(r, _)| *r).collect();
     }
-    let n = tissue_fields.len();
+    let n = chosen.len();
     let take = n.min(STAIN_SAMPLE_FIELDS);
     let level = slide.best_level_for_downsample(cfg.detect.working_mpp_um / mpp.um_per_px());
     let ds = slide.levels()[level].downsample;
-    let side_px = mpp.um_to_px(STAIN_SAMPLE_SIDE_UM);
     (0..take)
         .map(|i| {
-            let r = tissue_fields[i * n / take];
-            let cx = (r.x0 + r.x1) as f64 / 2.0;
-            let cy = (r.y0 + r.y1) as f64 / 2.0;
-            let side = side_px.min(r.width() as f64);
-            let lx = ((cx - side / 2.0) / ds).floor() as i64;
-            let ly = ((cy - side / 2.0) / ds).floor() as i64;
-            let lside = (side / ds).ceil().max(1.0) as u32;
-            slide.read_region(level, lx, ly, lside, lside)
+            let r = chosen[i * n / take];
+            let lx0 = (r.x0 as f64 / ds).floor() as i64;
+            let ly0 = (r.y0 as f64 / ds).floor() as i64;
+            let lside = (r.width() as f64 / ds).ceil().max(1.0) as u32;
+            slide.read_region(level, lx0, ly0, lside, lside)
         })
         .collect()
 }
@@ -445,8 +454,8 @@ fn read_scaled(slide: &Slide, req: &RegionRequest) -> Result<RegionView> {
 fn read_report_images(
     slide: &Slide,
     report: &Report,
-    thumbnail: image::RgbImage,
-    thumbnail_downsample: f64,
+    overview: crate::slide::Overview,
+    tissue: &TissueMask,
 ) -> Result<ReportImages> {
     let hotspot_view = images::hotspot_view_request(report)
         .map(|req| read_scaled(slide, &req))
@@ -460,9 +469,11 @@ fn read_report_images(
             })
         })
         .collect::<Result<_>>()?;
+    // The mask was made from this very overview, so it lies on the thumbnail's pixel grid.
     Ok(ReportImages {
-        thumbnail,
-        thumbnail_downsample,
+        thumbnail: overview.image,
+        thumbnail_downsample: overview.downsample,
+        thumbnail_tissue: Some(tissue.mask().clone()),
         hotspot_view,
         gallery,
     })

@@ -69,6 +69,9 @@ pub struct ReportImages {
     pub thumbnail: RgbImage,
     /// Level-0 px per thumbnail px.
     pub thumbnail_downsample: f64,
+    /// Tissue mask on the thumbnail's pixel grid, shape `[height, width]` of the thumbnail;
+    /// the heatmap colours only tissue pixels. `None` colours whole fields.
+    pub thumbnail_tissue: Option<ndarray::Array2<bool>>,
     /// The hot-spot region (see [`hotspot_view_request`]), `None` if there is no hot spot
     /// or it was not read.
     pub hotspot_view: Option<RegionView>,
@@ -194,9 +197,9 @@ fn font_scale(width: u32, height: u32) -> u32 {
     (width.min(height) / 250).clamp(1, 4)
 }
 
-/// `heatmap.png`: the thumbnail with each counted HPF field coloured by its number of
-/// mitoses (viridis, from 0 to the largest field count; fields below the tissue-fraction
-/// cut-off and background left clear), the hot spot outlined in white between black
+/// `heatmap.png`: the thumbnail with each HPF field of the grid coloured by its number of
+/// mitoses (viridis, from 0 to the largest field count) on its tissue pixels (glass left
+/// clear when [`ReportImages::thumbnail_tissue`] is given), the hot spot outlined in white between black
 /// edges, a scale bar, and a legend panel on the right with the colour bar.
 ///
 /// # Errors
@@ -222,29 +225,43 @@ pub fn render_heatmap(report: &Report, images: &ReportImages) -> Result<RgbImage
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
     image::imageops::replace(&mut img, thumb, 0, 0);
 
-    let min_tissue = report.parameters.min_field_tissue_fraction;
-    let counted: Vec<_> = report
+    // Every field with tissue, coloured by its count on its tissue pixels only, so that
+    // glass stays clear and partly covered fields at the tissue's edge are shown too.
+    let shown: Vec<_> = report
         .fields
         .iter()
-        .filter(|f| f.tissue_fraction >= min_tissue)
+        .filter(|f| f.tissue_fraction > 0.0)
         .collect();
-    let max_count = counted.iter().map(|f| f.mitoses).max().unwrap_or(0).max(1);
+    let tissue = images
+        .thumbnail_tissue
+        .as_ref()
+        .filter(|m| m.dim() == (thumb.height() as usize, thumb.width() as usize));
+    let max_count = shown.iter().map(|f| f.mitoses).max().unwrap_or(0).max(1);
     let to_px = |v: f64| (v / ds).round() as i64;
     let right = thumb.width() as i64;
-    for f in &counted {
+    let bottom = thumb.height() as i64;
+    for f in &shown {
         let t = f.mitoses as f64 / max_count as f64;
         // Fields without mitoses only tinted, so the tissue stays readable.
         let alpha = if f.mitoses == 0 { 0.15 } else { 0.65 };
-        let r = (
-            to_px(f.x_px),
-            to_px(f.y_px),
-            to_px(f.x_px + f.width_px).min(right),
-            to_px(f.y_px + f.height_px),
-        );
-        draw::blend_rect(&mut img, r, draw::viridis(t), alpha);
+        let (x0, y0) = (to_px(f.x_px).max(0), to_px(f.y_px).max(0));
+        let x1 = to_px(f.x_px + f.width_px).min(right);
+        let y1 = to_px(f.y_px + f.height_px).min(bottom);
+        match tissue {
+            Some(mask) => {
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        if mask[[y as usize, x as usize]] {
+                            draw::blend_pixel(&mut img, x, y, draw::viridis(t), alpha);
+                        }
+                    }
+                }
+            }
+            None => draw::blend_rect(&mut img, (x0, y0, x1, y1), draw::viridis(t), alpha),
+        }
     }
-    // The HPF grid: a faint line on the top and left edge of every counted field.
-    for f in &counted {
+    // The HPF grid: a faint line on the top and left edge of every field shown.
+    for f in &shown {
         let (x0, y0) = (to_px(f.x_px), to_px(f.y_px));
         let (x1, y1) = (
             to_px(f.x_px + f.width_px).min(right),

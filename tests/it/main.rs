@@ -2,8 +2,10 @@
 //! `mitocount` binary end to end.
 
 mod cli;
+mod count;
 mod detect;
 mod hotspot;
 mod report;
 mod slide;
 mod stain;
+mod synth;

@@ -308,9 +308,18 @@ fn make_images(report: &Report) -> ReportImages {
             view: render_region(report, &r),
         })
         .collect();
+    let mask = tissue_mask().mask().clone();
+    let thumbnail_tissue = (mask.dim()
+        == (thumb.image.height() as usize, thumb.image.width() as usize))
+        .then_some(mask);
+    assert!(
+        thumbnail_tissue.is_some(),
+        "test mask on the thumbnail grid"
+    );
     ReportImages {
         thumbnail: thumb.image,
         thumbnail_downsample: MASK_DS,
+        thumbnail_tissue,
         hotspot_view,
         gallery,
     }
@@ -682,6 +691,21 @@ fn pngs_decode_with_expected_sizes_and_outline_in_place() {
     );
     // Background far from tissue is left as it was.
     assert_eq!(heat.get_pixel(5, 5), images.thumbnail.get_pixel(5, 5));
+    // Glass inside fields is not coloured: apart from the faint grid lines, the hot-spot
+    // outline and the scale bar, glass pixels keep the thumbnail's colour.
+    let mask = images.thumbnail_tissue.as_ref().unwrap();
+    let (mut glass, mut changed) = (0usize, 0usize);
+    for ((row, col), &is_tissue) in mask.indexed_iter() {
+        if !is_tissue {
+            glass += 1;
+            let (x, y) = (col as u32, row as u32);
+            changed += usize::from(heat.get_pixel(x, y) != images.thumbnail.get_pixel(x, y));
+        }
+    }
+    assert!(
+        glass > 0 && (changed as f64) < 0.05 * glass as f64,
+        "{changed} of {glass} glass px coloured"
+    );
     // The hot-spot outline: black outer edge, white inside it, at the rectangle's place.
     let hs = r.hotspot.as_ref().unwrap();
     let ds = images.thumbnail_downsample;
@@ -828,6 +852,7 @@ fn demo() {
     let images = ReportImages {
         thumbnail: thumb.image,
         thumbnail_downsample: MASK_DS,
+        thumbnail_tissue: None,
         hotspot_view: hotspot_view_request(&r).map(|q| render_region_with(&r, &q, texture)),
         gallery: gallery_requests(&r, 100, 8)
             .into_iter()
