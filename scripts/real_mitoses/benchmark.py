@@ -126,7 +126,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     if args.harness:
         cmd = [*shlex.split(args.harness), "--mpp", str(args.mpp), "--out", args.out, *mosaics]
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     all_results = []
     outside = 0
     for m in mosaics:
@@ -134,7 +134,8 @@ def main():
         if args.bin:
             out_dir = os.path.join(args.out, stem)
             cmd = [args.bin, "count", "--mpp", str(args.mpp), m, "--out", out_dir, *shlex.split(args.extra)]
-            subprocess.run(cmd, check=True)
+            # The summary goes to the report folder; stdout stays for this script's JSON.
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             det = os.path.join(out_dir, "detections.csv")
         else:
             base = args.detections_dir or args.out
