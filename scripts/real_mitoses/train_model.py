@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Train the mitosis score on the tune split of the real-mitosis mosaics; write
-src/detect/model.rs.
+"""Single-model cross-validation of the mitosis score on the tune split of the real-mitosis
+mosaics, and the library (inputs, boosted trees, crop metrics) of train_two_stage.py, which
+writes the product's two-stage model (src/detect/model.rs).
 
 Inputs: the tune mosaics' truth CSVs (make_mosaics.py) and the development harness's
 candidate tables
@@ -80,6 +81,13 @@ INPUTS = [
     ("outer_solidity", lambda r: r["outer_solidity"]),
     ("outer_irregularity", lambda r: min(r["outer_irregularity"], 3.0)),
     ("dark_neighbours", lambda r: min(r["dark_neighbours"], 20.0)),
+    ("fine_roughness", lambda r: min(r["fine_roughness"], 3.0)),
+    ("fine_solidity", lambda r: r["fine_solidity"]),
+    ("fine_radial_cv", lambda r: min(r["fine_radial_cv"], 2.0)),
+    ("fine_halo_ratio", lambda r: min(r["fine_halo_ratio"], 3.0)),
+    ("ln_fine_area_um2", lambda r: _ln(r["fine_area_um2"], 0.1)),
+    ("ln_mean_h_over_slide_p90", lambda r: _ln(r["mean_h_od"], 1e-3) - _ln(r["mean_h_p90"], 0.02)),
+    ("ln_max_h_over_slide_p90", lambda r: _ln(r["max_h_od"], 1e-3) - _ln(r["max_h_p90"], 0.02)),
 ]
 
 
@@ -392,6 +400,9 @@ def main():
     ap.add_argument("--write", help="path of the generated Rust model (src/detect/model.rs)")
     ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (fast)")
     args = ap.parse_args()
+    if args.write:
+        raise SystemExit("the product's model is two-stage now: write it with train_two_stage.py "
+                         "(this script remains for the single-model cross-validation and as its library)")
 
     data, cells = load(args.mosaics, args.candidates, f"{args.split}_??")
     rows = [d[3] for d in data]

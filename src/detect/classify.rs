@@ -5,7 +5,7 @@ use super::model;
 use super::{Candidate, Class, DetectOptions, Features, NucleusStats, Pairing};
 
 /// Number of model inputs.
-pub const INPUTS: usize = 26;
+pub const INPUTS: usize = 33;
 
 /// The model inputs' names, in the order of [`inputs`]. Darkness is judged against the
 /// slide's typical nucleus (`rel`, see [`Typical`]) and against the candidate's own
@@ -40,6 +40,13 @@ pub const INPUT_NAMES: [&str; INPUTS] = [
     "outer_solidity",
     "outer_irregularity",
     "dark_neighbours",
+    "fine_roughness",
+    "fine_solidity",
+    "fine_radial_cv",
+    "fine_halo_ratio",
+    "ln_fine_area_um2",
+    "ln_mean_h_over_slide_p90",
+    "ln_max_h_over_slide_p90",
 ];
 
 /// One node of a regression tree.
@@ -63,29 +70,57 @@ pub enum Node {
 /// A regression tree: its nodes, root first.
 pub type Tree = &'static [Node];
 
-/// A boosted-trees mitosis model (Friedman 2001, "Greedy function approximation: a
-/// gradient boosting machine", Ann Stat 29(5):1189-1232): `score = 1 / (1 + exp(-(base +
-/// rate * sum of leaves)))`, trained by `scripts/real_mitoses/train_model.py` (see
-/// `model.rs` for the provenance). Scores rank candidates; with balanced class weights
-/// they are not calibrated probabilities.
+/// One boosted-trees ensemble (Friedman 2001, "Greedy function approximation: a gradient
+/// boosting machine", Ann Stat 29(5):1189-1232): its log-odds are `base + rate * sum of
+/// leaves`; it passes when they reach `threshold_logit`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Model {
+pub struct Ensemble {
     /// Initial log-odds.
     pub base_log_odds: f64,
     /// Shrinkage of every tree.
     pub learning_rate: f64,
+    /// Log-odds at which the stage passes.
+    pub threshold_logit: f64,
     /// The trees.
     pub trees: &'static [Tree],
-    /// Default score threshold for a mitotic figure.
+}
+
+impl Ensemble {
+    /// Log-odds of `inputs`. A malformed tree (a node index out of range) counts as 0
+    /// rather than panicking.
+    pub fn log_odds(&self, inputs: &[f64; INPUTS]) -> f64 {
+        let mut z = self.base_log_odds;
+        for tree in self.trees {
+            z += self.learning_rate * tree_value(tree, inputs);
+        }
+        z
+    }
+}
+
+/// The two-stage mitosis model trained by `scripts/real_mitoses/train_two_stage.py` (see
+/// `model.rs` for the provenance). Stage A judges a candidate against the real nuclei
+/// around it (trained on real tissue only); stage B against the mimics a pathologist
+/// rejects at a glance (lymphocytes, pyknotic and hyperchromatic nuclei, ordinary nuclei;
+/// trained on real and synthetic mitotic figures against synthetic mimics). The score is
+/// `1 / (1 + exp(-m))` with `m = min(zA - tA, zB - tB)`: 0.5 exactly where the weaker
+/// stage reaches its threshold, so the default score threshold is 0.5 and raising it
+/// asks more of both stages. Scores rank candidates; they are not calibrated
+/// probabilities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Model {
+    /// Mitosis against its real neighbours.
+    pub stage_a: Ensemble,
+    /// Mitotic figure against mimics.
+    pub stage_b: Ensemble,
+    /// Default score threshold for a mitotic figure (0.5: both stages pass).
     pub threshold: f64,
 }
 
 /// The model in use (see `model.rs`).
 pub const MODEL: Model = Model {
-    base_log_odds: model::BASE_LOG_ODDS,
-    learning_rate: model::LEARNING_RATE,
-    trees: model::TREES,
-    threshold: model::THRESHOLD,
+    stage_a: model::STAGE_A,
+    stage_b: model::STAGE_B,
+    threshold: 0.5,
 };
 
 /// The slide's typical nucleus used to normalise darkness.
@@ -95,6 +130,10 @@ pub struct Typical {
     pub mean_h_od: f64,
     /// Median peak H OD.
     pub max_h_od: f64,
+    /// 90th percentile of the mean H OD: the slide's darker nuclei.
+    pub mean_h_p90_od: f64,
+    /// 90th percentile of the peak H OD.
+    pub max_h_p90_od: f64,
 }
 
 /// Fallback when a slide has no nuclei at all (OD of an ordinary nucleus with the default
@@ -102,6 +141,8 @@ pub struct Typical {
 const FALLBACK: Typical = Typical {
     mean_h_od: 0.4,
     max_h_od: 0.5,
+    mean_h_p90_od: 0.3,
+    max_h_p90_od: 0.45,
 };
 
 impl Typical {
@@ -111,6 +152,8 @@ impl Typical {
             (Some(mean_h_od), Some(max_h_od)) => Typical {
                 mean_h_od: mean_h_od.max(0.02),
                 max_h_od: max_h_od.max(0.02),
+                mean_h_p90_od: stats.mean_h_quantile(0.9).unwrap_or(FALLBACK.mean_h_p90_od),
+                max_h_p90_od: stats.max_h_quantile(0.9).unwrap_or(FALLBACK.max_h_p90_od),
             },
             _ => FALLBACK,
         }
@@ -155,18 +198,22 @@ pub fn inputs(f: &Features, typical: &Typical) -> [f64; INPUTS] {
         f.outer_solidity,
         f.outer_irregularity.min(3.0),
         f.dark_neighbours.min(20.0),
+        f.fine_roughness.min(3.0),
+        f.fine_solidity,
+        f.fine_radial_cv.min(2.0),
+        f.fine_halo_ratio.min(3.0),
+        ln(f.fine_area_um2, 0.1),
+        ln(f.mean_h_od, 1e-3) - ln(typical.mean_h_p90_od, 0.02),
+        ln(f.max_h_od, 1e-3) - ln(typical.max_h_p90_od, 0.02),
     ]
 }
 
 impl Model {
-    /// Score in [0, 1] of `inputs`. A malformed tree (a node index out of range) counts
-    /// as 0 rather than panicking.
+    /// Score in [0, 1] of `inputs` (see [`Model`]).
     pub fn score(&self, inputs: &[f64; INPUTS]) -> f64 {
-        let mut z = self.base_log_odds;
-        for tree in self.trees {
-            z += self.learning_rate * tree_value(tree, inputs);
-        }
-        1.0 / (1.0 + (-z).exp())
+        let a = self.stage_a.log_odds(inputs) - self.stage_a.threshold_logit;
+        let b = self.stage_b.log_odds(inputs) - self.stage_b.threshold_logit;
+        1.0 / (1.0 + (-a.min(b)).exp())
     }
 }
 
@@ -194,7 +241,8 @@ fn tree_value(tree: &[Node], inputs: &[f64; INPUTS]) -> f64 {
 /// Scores every candidate against the slide's typical nucleus from `stats`, sets its class
 /// (mitotic figure when `score >= opts.score_threshold`), then merges pairs: two mitotic
 /// candidates within `opts.pair_merge_um` whose mean H OD differ by at most
-/// `opts.pair_max_od_ratio` are one dividing cell, counted once at their midpoint (the
+/// `opts.pair_max_od_ratio`, or any two within `opts.pair_always_merge_um`, are one
+/// dividing cell, counted once at their midpoint (the
 /// higher-scoring one is kept and moved; the other becomes [`Pairing::Absorbed`] and
 /// non-mitotic). Pairs are merged greedily by increasing distance; ties are broken by
 /// position, so the result does not depend on the order of `candidates`.
@@ -251,10 +299,34 @@ pub fn count_dark_neighbours(candidates: &mut [Candidate], opts: &DetectOptions)
     }
 }
 
+/// Merges pairs of mitotic calls (see [`classify`]), then, in at most two more rounds, a
+/// merged pair with a single call by the same rule: the third and fourth pieces of a
+/// multipolar (atypical) figure, counted once. Two merged pairs are never merged with
+/// each other, so neighbouring figures do not chain into one.
 fn merge_pairs(candidates: &mut [Candidate], opts: &DetectOptions) {
+    if merge_round(candidates, opts, Round::Pairs) {
+        for _ in 0..2 {
+            if !merge_round(candidates, opts, Round::PairWithSingle) {
+                break;
+            }
+        }
+    }
+}
+
+/// Which calls a merging round may join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Any two calls.
+    Pairs,
+    /// A merged pair and a single call.
+    PairWithSingle,
+}
+
+/// One round of pair merging among the current mitotic calls; true when a pair was merged.
+fn merge_round(candidates: &mut [Candidate], opts: &DetectOptions, round: Round) -> bool {
     let limit_um = opts.pair_merge_um;
     if limit_um <= 0.0 {
-        return;
+        return false;
     }
     let mut mitotic: Vec<usize> = (0..candidates.len())
         .filter(|&i| candidates[i].class == Class::MitoticFigure)
@@ -278,7 +350,13 @@ fn merge_pairs(candidates: &mut [Candidate], opts: &DetectOptions) {
             } else {
                 (cb.features.mean_h_od, ca.features.mean_h_od)
             };
-            if d <= limit_um && hi <= opts.pair_max_od_ratio * lo.max(1e-6) {
+            let similar = hi <= opts.pair_max_od_ratio * lo.max(1e-6);
+            let merged = |c: &Candidate| matches!(c.pairing, Pairing::Merged { .. });
+            let allowed = match round {
+                Round::Pairs => true,
+                Round::PairWithSingle => merged(ca) != merged(cb),
+            };
+            if allowed && d <= limit_um && (similar || d <= opts.pair_always_merge_um) {
                 pairs.push((d, a, b));
             }
         }
@@ -292,12 +370,14 @@ fn merge_pairs(candidates: &mut [Candidate], opts: &DetectOptions) {
             .then(order(p.2).1.total_cmp(&order(q.2).1))
     });
     let mut used = vec![false; candidates.len()];
+    let mut merged_any = false;
     for (_, a, b) in pairs {
         if used[a] || used[b] {
             continue;
         }
         used[a] = true;
         used[b] = true;
+        merged_any = true;
         // Keep the higher score; on a tie the first in (x, y) order (a, by construction).
         let (keep, other) = if candidates[b].score > candidates[a].score {
             (b, a)
@@ -325,6 +405,7 @@ fn merge_pairs(candidates: &mut [Candidate], opts: &DetectOptions) {
         };
         candidates[keep] = merged;
     }
+    merged_any
 }
 
 #[cfg(test)]
@@ -355,8 +436,8 @@ mod tests {
             candidate(106.0, 100.0, 0.9),
             // Far away: stays single.
             candidate(200.0, 100.0, 0.8),
-            // Close to the third but much fainter: not a pair.
-            candidate(204.0, 100.0, 0.3),
+            // Near the third but much fainter, beyond pair_always_merge_um: not a pair.
+            candidate(209.0, 100.0, 0.3),
         ];
         cs[1].score = 0.95;
         merge_pairs(&mut cs, &opts);
@@ -389,7 +470,8 @@ mod tests {
     #[test]
     fn merging_does_not_depend_on_input_order() {
         let opts = DetectOptions::default();
-        // A chain of three: only the closest two merge.
+        // Three pieces of one multipolar figure within 9 µm: counted once, at the midpoint
+        // of the closest pair's midpoint and the third piece, whatever the input order.
         let base = vec![
             candidate(0.0, 0.0, 0.8),
             candidate(5.0, 0.0, 0.8),
@@ -401,20 +483,40 @@ mod tests {
         merge_pairs(&mut b, &opts);
         b.reverse();
         assert_eq!(a, b);
-        assert_eq!(
-            a[2].pairing,
-            Pairing::Absorbed {
-                x_px: 28.0,
-                y_px: 0.0
-            }
-        );
-        assert_eq!(a[0].pairing, Pairing::Single);
+        let mitotic: Vec<_> = a
+            .iter()
+            .filter(|c| c.class == Class::MitoticFigure)
+            .collect();
+        assert_eq!(mitotic.len(), 1);
+        assert_eq!((mitotic[0].x_um, mitotic[0].y_um), (3.5, 0.0));
+    }
+
+    #[test]
+    fn a_faint_piece_within_always_merge_distance_joins_and_pairs_do_not_chain() {
+        let opts = DetectOptions::default();
+        let mut cs = vec![
+            candidate(0.0, 0.0, 0.9),
+            // Much fainter but 4 µm away: a fragment of the same figure.
+            candidate(4.0, 0.0, 0.3),
+            // Two further pairs 10 µm apart each, their midpoints 11 µm apart: two merged
+            // pairs never merge with each other.
+            candidate(100.0, 0.0, 0.8),
+            candidate(104.0, 0.0, 0.8),
+            candidate(111.0, 0.0, 0.8),
+            candidate(115.0, 0.0, 0.8),
+        ];
+        merge_pairs(&mut cs, &opts);
+        let mitotic: Vec<_> = cs
+            .iter()
+            .filter(|c| c.class == Class::MitoticFigure)
+            .collect();
+        assert_eq!(mitotic.len(), 3, "{mitotic:?}");
     }
 
     #[test]
     fn generated_model_matches_the_inputs() {
         assert_eq!(model::TRAINED_INPUT_NAMES, INPUT_NAMES);
-        for tree in MODEL.trees {
+        for tree in MODEL.stage_a.trees.iter().chain(MODEL.stage_b.trees) {
             for node in *tree {
                 if let Node::Split {
                     input, left, right, ..
@@ -476,6 +578,11 @@ mod tests {
             residual_od: 0.05,
             outer_area_ratio: 1.2,
             membrane_ratio: 0.8,
+            fine_roughness: 1.1,
+            fine_solidity: 0.8,
+            fine_radial_cv: 0.2,
+            fine_halo_ratio: 0.12,
+            fine_area_um2: 15.0,
             ..Features::default()
         };
         let s1 = MODEL.score(&inputs(&f(0.3), &t));

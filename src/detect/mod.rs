@@ -25,6 +25,7 @@
 mod blobs;
 mod classify;
 pub mod evaluate;
+mod fine;
 pub mod gaussian;
 mod model;
 mod planes;
@@ -119,6 +120,10 @@ pub struct DetectOptions {
     /// ... if the darker half's mean H OD is at most this multiple of the other's.
     /// Default 1.6.
     pub pair_max_od_ratio: f64,
+    /// Two mitotic calls closer than this (µm) are one figure whatever their darkness
+    /// (fragments of one clump, the halves of an early anaphase). Default 6: two dividing
+    /// cells cannot sit closer, each being at least about 6 µm across.
+    pub pair_always_merge_um: f64,
     /// Radius within which [`classify`] counts a candidate's dark neighbours (µm).
     /// Default 20 (two or three cell diameters).
     pub neighbour_radius_um: f64,
@@ -154,6 +159,7 @@ impl Default for DetectOptions {
             min_candidate_context_ratio: 0.9,
             pair_merge_um: 12.0,
             pair_max_od_ratio: 1.6,
+            pair_always_merge_um: 6.0,
             neighbour_radius_um: 20.0,
             neighbour_darkness: 0.8,
             score_threshold: MODEL.threshold,
@@ -200,6 +206,7 @@ impl DetectOptions {
             ("ring_width_um", self.ring_width_um, 10.0),
             ("context_radius_um", self.context_radius_um, 40.0),
             ("pair_merge_um", self.pair_merge_um, 50.0),
+            ("pair_always_merge_um", self.pair_always_merge_um, 50.0),
             ("neighbour_radius_um", self.neighbour_radius_um, 100.0),
         ] {
             check(
@@ -487,6 +494,17 @@ pub struct Features {
     /// Other candidates within `neighbour_radius_um` at least `neighbour_darkness` times
     /// as dark (mean H): set by [`classify`] over the whole slide (0 before).
     pub dark_neighbours: f64,
+    /// Outline roughness at native resolution: boundary length over the inertia-ellipse
+    /// perimeter (1 = smooth disc or oval; ragged figures more). See `fine.rs`.
+    pub fine_roughness: f64,
+    /// Solidity at native resolution (0..=1).
+    pub fine_solidity: f64,
+    /// CV of the ellipse-normalised boundary radii at native resolution (0 = ellipse).
+    pub fine_radial_cv: f64,
+    /// Mean H in a 0.5-2 µm ring outside the native outline over the outline's mean H.
+    pub fine_halo_ratio: f64,
+    /// Area inside the native outline (µm²; 0 when it could not be measured).
+    pub fine_area_um2: f64,
 }
 
 impl Features {
@@ -522,6 +540,11 @@ impl Features {
             ("blob_radius_um", self.blob_radius_um),
             ("clipped", self.clipped),
             ("dark_neighbours", self.dark_neighbours),
+            ("fine_roughness", self.fine_roughness),
+            ("fine_solidity", self.fine_solidity),
+            ("fine_radial_cv", self.fine_radial_cv),
+            ("fine_halo_ratio", self.fine_halo_ratio),
+            ("fine_area_um2", self.fine_area_um2),
         ]
     }
 }
@@ -720,7 +743,24 @@ pub fn detect_field(
             blob_radius_um: seed.sigma_px * std::f64::consts::SQRT_2 * seed_mpp.um_per_px(),
             clipped: if m.clipped { 1.0 } else { 0.0 },
             dark_neighbours: 0.0,
+            ..Features::default()
         };
+        let mut features = features;
+        // The outline at the field's native resolution (before box averaging).
+        let native = (
+            (x_px - field.origin_x_px) / field.downsample,
+            (y_px - field.origin_y_px) / field.downsample,
+        );
+        if let Some(fm) = fine::measure(field.rgb, deconv, native, field.mpp.um_per_px()) {
+            features.fine_roughness = fm.roughness;
+            features.fine_solidity = fm.solidity;
+            features.fine_radial_cv = fm.radial_cv;
+            features.fine_halo_ratio = fm.halo_ratio;
+            features.fine_area_um2 = fm.area_um2;
+        } else {
+            features.fine_roughness = 1.0;
+            features.fine_solidity = 1.0;
+        }
         out.candidates.push(Candidate {
             x_px,
             y_px,

@@ -159,7 +159,7 @@ fn report_does_not_depend_on_threads_or_field_size() {
 fn planted_hotspot_is_found_where_it_was_planted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hot.tiff");
-    // 0.5 µm/px keeps the test fast: 2.6 x 2.1 mm of slide in 5200 x 4200 px.
+    // A 40x scan (0.25 µm/px, the resolution the detector is trained at): 2.6 x 2.1 mm.
     let (w_um, h_um) = (2600.0, 2100.0);
     let planted = PlantedHotspot {
         centre_x_um: w_um / 2.0,
@@ -169,9 +169,9 @@ fn planted_hotspot_is_found_where_it_was_planted() {
         mitoses_per_mm2: 25.0,
     };
     let opts = SynthOptions {
-        width_px: 5200,
-        height_px: 4200,
-        mpp: Mpp::new(0.5).unwrap(),
+        width_px: 10400,
+        height_px: 8400,
+        mpp: Mpp::new(0.25).unwrap(),
         seed: 101,
         mitoses_per_mm2: 1.0,
         hotspot: Some(planted),
@@ -184,12 +184,15 @@ fn planted_hotspot_is_found_where_it_was_planted() {
         .hotspot
         .as_ref()
         .expect("a hot-spot window fits in the tissue");
-    // Overlap with the planted rectangle (level-0 px at 0.5 µm/px).
+    // Overlap with the planted rectangle (level-0 px at 0.25 µm/px).
     let (px0, py0) = (
-        (planted.centre_x_um - planted.width_um / 2.0) / 0.5,
-        (planted.centre_y_um - planted.height_um / 2.0) / 0.5,
+        (planted.centre_x_um - planted.width_um / 2.0) / 0.25,
+        (planted.centre_y_um - planted.height_um / 2.0) / 0.25,
     );
-    let (px1, py1) = (px0 + planted.width_um / 0.5, py0 + planted.height_um / 0.5);
+    let (px1, py1) = (
+        px0 + planted.width_um / 0.25,
+        py0 + planted.height_um / 0.25,
+    );
     let ix = (hs.x_px + hs.width_px).min(px1) - hs.x_px.max(px0);
     let iy = (hs.y_px + hs.height_px).min(py1) - hs.y_px.max(py0);
     let overlap = ix.max(0.0) * iy.max(0.0) / (hs.width_px * hs.height_px);
