@@ -186,32 +186,30 @@ pub(crate) fn measure(
     let rm = radii.iter().sum::<f64>() / radii.len().max(1) as f64;
     let rv = radii.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / radii.len().max(1) as f64;
     let hull_area = hull_area_px(&boundary);
-    // Halo ring: pixels outside the component whose distance to it lies in HALO_UM.
+    // Halo ring: pixels outside the component whose distance to it lies in HALO_UM. The
+    // squared distance to the nearest boundary pixel, stamped from each boundary pixel
+    // over the disc it can reach (exact, and cheaper than a search per ring pixel).
     let (h_in, h_out) = (HALO_UM.0 / um_per_px, HALO_UM.1 / um_per_px);
-    let reach = h_out.ceil() as i64;
+    let reach = h_out.floor() as i64;
+    let mut nearest_d2 = vec![i64::MAX; ww * wh];
+    for &(bi, bj) in &boundary {
+        let (bi, bj) = (bi as i64, bj as i64);
+        for j in (bj - reach).max(0)..=(bj + reach).min(wh as i64 - 1) {
+            for i in (bi - reach).max(0)..=(bi + reach).min(ww as i64 - 1) {
+                let d2 = (i - bi).pow(2) + (j - bj).pow(2);
+                let k = j as usize * ww + i as usize;
+                if d2 < nearest_d2[k] {
+                    nearest_d2[k] = d2;
+                }
+            }
+        }
+    }
     let (mut ring_sum, mut ring_n) = (0f64, 0usize);
-    let (bx0, bx1) = (
-        boundary.iter().map(|p| p.0).min().unwrap_or(0) as i64 - reach,
-        boundary.iter().map(|p| p.0).max().unwrap_or(0) as i64 + reach,
-    );
-    let (by0, by1) = (
-        boundary.iter().map(|p| p.1).min().unwrap_or(0) as i64 - reach,
-        boundary.iter().map(|p| p.1).max().unwrap_or(0) as i64 + reach,
-    );
-    for j in by0.max(0)..=by1.min(wh as i64 - 1) {
-        for i in bx0.max(0)..=bx1.min(ww as i64 - 1) {
-            if inside(i, j) {
-                continue;
-            }
-            let d2 = boundary
-                .iter()
-                .map(|&(bi, bj)| (bi as i64 - i).pow(2) + (bj as i64 - j).pow(2))
-                .min()
-                .unwrap_or(i64::MAX) as f64;
-            if d2 >= h_in * h_in && d2 <= h_out * h_out {
-                ring_sum += f64::from(raw[j as usize * ww + i as usize]);
-                ring_n += 1;
-            }
+    for (k, &d2) in nearest_d2.iter().enumerate() {
+        let d2 = d2 as f64;
+        if !label[k] && d2 >= h_in * h_in && d2 <= h_out * h_out {
+            ring_sum += f64::from(raw[k]);
+            ring_n += 1;
         }
     }
     let mean_h = sh / n;
