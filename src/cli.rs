@@ -362,6 +362,8 @@ pub struct AnalysisConfig {
     pub detect: DetectOptions,
     /// Side of the fields processed in parallel, µm.
     pub field_size_um: f64,
+    /// Candidates below this score (and not mitoses) are counted, not listed.
+    pub candidate_min_score: f64,
     /// Ground truth to evaluate against.
     pub truth: Option<PathBuf>,
     /// Pictures and HTML on or off.
@@ -425,7 +427,14 @@ impl AnalysisConfig {
                 format!("must lie in 50..=5000 µm, got {}", a.field_size_um),
             ));
         }
+        if !(0.0..=1.0).contains(&a.candidate_min_score) {
+            return Err(Error::invalid_option(
+                "--candidate-min-score",
+                format!("must lie in 0..=1, got {}", a.candidate_min_score),
+            ));
+        }
         Ok(AnalysisConfig {
+            candidate_min_score: a.candidate_min_score,
             mpp_override: mpp_override(a.mpp)?,
             hpf_area_mm2,
             hpf_area_source,
@@ -548,6 +557,11 @@ pub struct AnalysisArgs {
     /// Candidates with a mitosis score at or above this (0-1) are counted as mitoses.
     #[arg(long, value_name = "SCORE")]
     pub score_threshold: Option<f64>,
+
+    /// Candidates scoring below this (0-1) are counted but not listed in the outputs
+    /// (mitoses always are); 0 lists every blob, about 5,000 per mm² of tissue.
+    #[arg(long, value_name = "SCORE", default_value_t = 0.01)]
+    pub candidate_min_score: f64,
 
     /// Side of the square fields processed in parallel, µm (does not change the counts).
     #[arg(long, value_name = "UM", default_value_t = 500.0)]

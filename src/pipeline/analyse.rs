@@ -143,6 +143,11 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let (candidates, stats) = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
     let mut candidates = candidates;
     detect::classify(&mut candidates, &stats, &cfg.detect);
+    // Only candidates worth auditing are listed: a slide holds thousands of nuclei per mm²,
+    // almost all scoring near 0. The rest are counted.
+    let found = candidates.len();
+    candidates.retain(|c| c.class == Class::MitoticFigure || c.score >= cfg.candidate_min_score);
+    let unlisted_candidates = found - candidates.len();
     clock.lap("detection");
 
     let hpf = HpfGrid::new(cfg.hpf_area_mm2, mpp, size_px)?;
@@ -184,10 +189,12 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
             },
             detector: to_json_value(&cfg.detect)?,
             tissue_mask: to_json_value(&cfg.tissue)?,
+            candidate_min_score: cfg.candidate_min_score,
         },
         tissue_area_mm2: mpp.px2_to_um2(tissue.tissue_area_px2()) / UM2_PER_MM2,
         fields: field_counts,
         detections,
+        unlisted_candidates,
         hotspot,
         warnings,
         evaluation,

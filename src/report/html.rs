@@ -303,18 +303,18 @@ pub fn page(
     let max_field = report
         .fields
         .iter()
-        .filter(|f| f.tissue_fraction >= p.min_field_tissue_fraction)
+        .filter(|f| f.tissue_fraction > 0.0)
         .map(|f| f.mitoses)
         .max()
         .unwrap_or(0);
     h.push_str(&format!(
         "<figure class=\"big\" style=\"flex:1 1 420px\"><img src=\"{}\" alt=\"heat map of mitoses per HPF\">\
-         <figcaption>Mitoses per HPF field of {:.4} mm² (viridis, 0 to {}); background and fields with less \
-         than {:.0} % tissue left clear; the hot spot outlined in white.</figcaption></figure>\n",
+         <figcaption>Mitoses per HPF field of {:.4} mm² (viridis, 0 to {}), coloured on tissue only \
+         (fields at the tissue's edge hold less than one HPF of tissue); the hot spot outlined in \
+         white.</figcaption></figure>\n",
         data_uri("image/png", heatmap_png),
         p.hpf_area_mm2,
         max_field,
-        100.0 * p.min_field_tissue_fraction
     ));
     if let Some(img) = hotspot {
         // At most 1400 px wide in the page; hotspot.png keeps the full resolution.

@@ -187,6 +187,8 @@ pub struct Parameters {
     pub detector: serde_json::Value,
     /// Tissue-mask options as JSON, `null` if not given.
     pub tissue_mask: serde_json::Value,
+    /// Candidates scoring below this (and not mitoses) are counted but not listed.
+    pub candidate_min_score: f64,
 }
 
 /// Tissue area and HPF fields.
@@ -207,8 +209,11 @@ pub struct TissueSummary {
 pub struct CountSummary {
     /// Detections classified as mitotic figures.
     pub mitoses: usize,
-    /// All candidates, mitotic or not.
+    /// All candidates found, mitotic or not.
     pub candidates: usize,
+    /// Candidates listed in the detections (the others scored below
+    /// `parameters.candidate_min_score`).
+    pub candidates_listed: usize,
     /// Mitoses per mm² of tissue; `None` without tissue.
     pub mitoses_per_mm2: Option<f64>,
     /// Mitoses per 10 HPF of tissue (`per_mm2 * 10 * hpf_area_mm2`); `None` without tissue.
@@ -405,9 +410,12 @@ pub struct ReportInput {
     pub tissue_area_mm2: f64,
     /// Every field of the HPF grid with tissue, counted or not.
     pub fields: Vec<FieldCount>,
-    /// Every candidate, in a deterministic order (e.g. by field, then y, then x); gallery
-    /// crops refer to these indices.
+    /// The listed candidates (every mitosis and every candidate scoring at least the
+    /// listing floor), in a deterministic order (e.g. by y, then x); gallery crops refer
+    /// to these indices.
     pub detections: Vec<Detection>,
+    /// Candidates found but not listed (below the listing floor, never mitoses).
+    pub unlisted_candidates: usize,
     /// The hot spot over the mitoses (from [`crate::hotspot::find_hotspot`] with the
     /// parameters' [`HotspotOptions`]), `None` when no window fits.
     pub hotspot: Option<Hotspot>,
@@ -453,7 +461,8 @@ impl Report {
         let per_mm2 = (tissue_area_mm2 > 0.0).then(|| mitoses as f64 / tissue_area_mm2);
         let counts = CountSummary {
             mitoses,
-            candidates: detections.len(),
+            candidates: detections.len() + input.unlisted_candidates,
+            candidates_listed: detections.len(),
             mitoses_per_mm2: per_mm2,
             mitoses_per_10_hpf: per_mm2.map(|d| d * 10.0 * hpf_area_mm2),
         };

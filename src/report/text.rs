@@ -55,8 +55,8 @@ pub fn summary_text(report: &Report) -> String {
         _ => "no tissue".to_string(),
     };
     out.push_str(&format!(
-        "Mitoses:  {} of {} candidates; {rates}\n",
-        c.mitoses, c.candidates
+        "Mitoses:  {} of {} candidates ({} listed); {rates}\n",
+        c.mitoses, c.candidates, c.candidates_listed
     ));
     match &report.hotspot {
         Some(h) => out.push_str(&format!(

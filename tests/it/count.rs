@@ -90,7 +90,7 @@ fn count_on_the_sample_slide_prints_the_verdict_and_writes_every_file() {
     );
     assert_eq!(
         csv.lines().count() - 1,
-        report["counts"]["candidates"].as_u64().unwrap() as usize
+        report["counts"]["candidates_listed"].as_u64().unwrap() as usize
     );
 }
 
