@@ -16,7 +16,8 @@ pub(crate) const MAX_IFDS: usize = 4096;
 /// Largest number of entries accepted in one IFD; real files have < 100.
 const MAX_ENTRIES_PER_IFD: u64 = 4096;
 
-/// Tags this reader uses (TIFF 6.0 numbers).
+/// TIFF 6.0 tag numbers used by the reader and by the synthetic-slide writer
+/// (`crate::synth::tiff_writer`).
 pub(crate) mod tag {
     pub const NEW_SUBFILE_TYPE: u16 = 254;
     pub const IMAGE_WIDTH: u16 = 256;
@@ -30,8 +31,10 @@ pub(crate) mod tag {
     pub const ROWS_PER_STRIP: u16 = 278;
     pub const STRIP_BYTE_COUNTS: u16 = 279;
     pub const X_RESOLUTION: u16 = 282;
+    pub const Y_RESOLUTION: u16 = 283;
     pub const PLANAR_CONFIG: u16 = 284;
     pub const RESOLUTION_UNIT: u16 = 296;
+    pub const SOFTWARE: u16 = 305;
     pub const PREDICTOR: u16 = 317;
     pub const TILE_WIDTH: u16 = 322;
     pub const TILE_LENGTH: u16 = 323;
@@ -40,6 +43,8 @@ pub(crate) mod tag {
     pub const SUB_IFDS: u16 = 330;
     pub const SAMPLE_FORMAT: u16 = 339;
     pub const JPEG_TABLES: u16 = 347;
+    pub const YCBCR_SUBSAMPLING: u16 = 530;
+    pub const REFERENCE_BLACK_WHITE: u16 = 532;
 }
 
 /// Byte order and offset width of a TIFF file.

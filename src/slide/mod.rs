@@ -47,6 +47,8 @@ mod cache;
 mod codec;
 mod dir;
 mod ifd;
+
+pub(crate) use ifd::tag as tiff_tags;
 mod metadata;
 mod tiff;
 

@@ -617,7 +617,7 @@ fn image_entries(
         Entry::new(tag::SAMPLES_PER_PIXEL, Value::Short(vec![3])),
         Entry::new(tag::X_RESOLUTION, Value::Rational(vec![px_per_cm])),
         Entry::new(tag::Y_RESOLUTION, Value::Rational(vec![px_per_cm])),
-        Entry::new(tag::PLANAR_CONFIGURATION, Value::Short(vec![1])),
+        Entry::new(tag::PLANAR_CONFIG, Value::Short(vec![1])),
         Entry::new(tag::RESOLUTION_UNIT, Value::Short(vec![3])),
         Entry::new(
             tag::SOFTWARE,

@@ -21,29 +21,7 @@ pub(crate) enum Flavour {
     Big,
 }
 
-/// TIFF tag numbers used by the slide writer.
-pub(crate) mod tag {
-    pub const NEW_SUBFILE_TYPE: u16 = 254;
-    pub const IMAGE_WIDTH: u16 = 256;
-    pub const IMAGE_LENGTH: u16 = 257;
-    pub const BITS_PER_SAMPLE: u16 = 258;
-    pub const COMPRESSION: u16 = 259;
-    pub const PHOTOMETRIC: u16 = 262;
-    pub const IMAGE_DESCRIPTION: u16 = 270;
-    pub const SAMPLES_PER_PIXEL: u16 = 277;
-    pub const X_RESOLUTION: u16 = 282;
-    pub const Y_RESOLUTION: u16 = 283;
-    pub const PLANAR_CONFIGURATION: u16 = 284;
-    pub const RESOLUTION_UNIT: u16 = 296;
-    pub const SOFTWARE: u16 = 305;
-    pub const TILE_WIDTH: u16 = 322;
-    pub const TILE_LENGTH: u16 = 323;
-    pub const TILE_OFFSETS: u16 = 324;
-    pub const TILE_BYTE_COUNTS: u16 = 325;
-    pub const JPEG_TABLES: u16 = 347;
-    pub const YCBCR_SUBSAMPLING: u16 = 530;
-    pub const REFERENCE_BLACK_WHITE: u16 = 532;
-}
+pub(crate) use crate::slide::tiff_tags as tag;
 
 /// The value of one IFD entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +308,7 @@ mod tests {
             Entry::new(tag::PHOTOMETRIC, Value::Short(vec![2])),
             Entry::new(tag::IMAGE_DESCRIPTION, Value::Ascii("hello".into())),
             Entry::new(tag::SAMPLES_PER_PIXEL, Value::Short(vec![3])),
-            Entry::new(tag::PLANAR_CONFIGURATION, Value::Short(vec![1])),
+            Entry::new(tag::PLANAR_CONFIG, Value::Short(vec![1])),
             Entry::new(tag::X_RESOLUTION, Value::Rational(vec![(40000, 1)])),
             Entry::new(tag::Y_RESOLUTION, Value::Rational(vec![(40000, 1)])),
             Entry::new(tag::RESOLUTION_UNIT, Value::Short(vec![3])),
