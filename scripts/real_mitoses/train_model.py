@@ -229,15 +229,25 @@ def fit_logistic(X, y, w, l2):
 
 
 def merge_pairs(calls, merge_um, ratio):
-    """calls: list of (x_um, y_um, score, mean_h). Greedy by distance like classify.rs."""
+    """calls: list of (x_um, y_um, score, mean_h). Greedy by distance like classify.rs's
+    first round; candidate pairs found through a grid of merge_um cells (the same pairs as
+    comparing all of them, in time linear in the calls)."""
+    cell = {}
+    for i, c in enumerate(calls):
+        cell.setdefault((int(c[0] // merge_um), int(c[1] // merge_um)), []).append(i)
     pairs = []
-    for i in range(len(calls)):
-        for j in range(i + 1, len(calls)):
-            a, b = calls[i], calls[j]
-            d = math.hypot(a[0] - b[0], a[1] - b[1])
-            lo, hi = sorted((a[3], b[3]))
-            if d <= merge_um and hi <= ratio * max(lo, 1e-6):
-                pairs.append((d, i, j))
+    for i, a in enumerate(calls):
+        cx, cy = int(a[0] // merge_um), int(a[1] // merge_um)
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for j in cell.get((cx + dx, cy + dy), []):
+                    if j <= i:
+                        continue
+                    b = calls[j]
+                    d = math.hypot(a[0] - b[0], a[1] - b[1])
+                    lo, hi = sorted((a[3], b[3]))
+                    if d <= merge_um and hi <= ratio * max(lo, 1e-6):
+                        pairs.append((d, i, j))
     pairs.sort()
     used = set()
     out = []
@@ -249,30 +259,6 @@ def merge_pairs(calls, merge_um, ratio):
         out.append(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, max(a[2], b[2]), max(a[3], b[3])))
     out += [c for k, c in enumerate(calls) if k not in used]
     return out
-
-
-def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):
-    by_crop = {}
-    for (stem, cell, d, row, cls), s in zip(data, scores):
-        if s >= threshold:
-            by_crop.setdefault((stem, cell), []).append((row["x_um"], row["y_um"], s, row["mean_h_od"]))
-    hits = off = far = 0
-    hits_by = {"normal": [0, 0], "atypical": [0, 0]}
-    n = 0
-    for stem, cells in cells_by_mosaic.items():
-        for cell, cls in cells.items():
-            n += 1
-            calls = merge_pairs(by_crop.get((stem, cell), []), merge_um, ratio)
-            cx = (cell[0] * CROP + CROP / 2) * 0.25
-            cy = (cell[1] * CROP + CROP / 2) * 0.25
-            ds = sorted(math.hypot(c[0] - cx, c[1] - cy) for c in calls)
-            hit = bool(ds) and ds[0] <= 7.5
-            hits += hit
-            hits_by[cls][0] += hit
-            hits_by[cls][1] += 1
-            off += (len(ds) - hit) > 0
-            far += any(d > 15.0 for d in ds)
-    return hits / n, off / n, {k: v[0] / max(v[1], 1) for k, v in hits_by.items()}, far / n
 
 
 def crop_metrics(data, scores, threshold, cells_by_mosaic, merge_um=12.0, ratio=1.6):

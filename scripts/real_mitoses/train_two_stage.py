@@ -72,42 +72,14 @@ def synthetic(pairs):
     return rows, np.array(ys)
 
 
-def merge(calls, merge_um=12.0, ratio=1.6):
-    """tm.merge_pairs with a grid of cells, for slides with many calls."""
-    cell = {}
-    for i, c in enumerate(calls):
-        cell.setdefault((int(c[0] // merge_um), int(c[1] // merge_um)), []).append(i)
-    pairs = []
-    for i, a in enumerate(calls):
-        cx, cy = int(a[0] // merge_um), int(a[1] // merge_um)
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                for j in cell.get((cx + dx, cy + dy), []):
-                    if j <= i:
-                        continue
-                    b = calls[j]
-                    d = math.hypot(a[0] - b[0], a[1] - b[1])
-                    lo, hi = sorted((a[3], b[3]))
-                    if d <= merge_um and hi <= ratio * max(lo, 1e-6):
-                        pairs.append((d, i, j))
-    pairs.sort()
-    used, out = set(), []
-    for d, i, j in pairs:
-        if i in used or j in used:
-            continue
-        used |= {i, j}
-        a, b = calls[i], calls[j]
-        out.append(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, max(a[2], b[2]), max(a[3], b[3])))
-    return out + [c for k, c in enumerate(calls) if k not in used]
-
-
 def synthetic_f1(tables, score):
     """Pooled recall and false calls per mm^2 of tissue; F1 projected to 4 mitoses/mm^2."""
     tp = fp = fn = 0
     area = 0.0
     for mit, rows, X, tissue_mm2 in tables:
         s = score(X)
-        calls = merge([(r["x_um"], r["y_um"], v, r["mean_h_od"]) for r, v in zip(rows, s) if v >= 0])
+        calls = tm.merge_pairs([(r["x_um"], r["y_um"], v, r["mean_h_od"]) for r, v in zip(rows, s) if v >= 0],
+                               12.0, 1.6)
         pairs = sorted((math.hypot(c[0] - m[0], c[1] - m[1]), ci, mi)
                        for ci, c in enumerate(calls) for mi, m in enumerate(mit)
                        if abs(c[0] - m[0]) <= 7.5 and abs(c[1] - m[1]) <= 7.5)
