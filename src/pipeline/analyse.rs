@@ -488,11 +488,15 @@ fn read_report_images(
             })
         })
         .collect::<Result<_>>()?;
-    // The mask was made from this very overview, so it lies on the thumbnail's pixel grid.
+    let thumbnail_tissue = tissue.on_grid(
+        overview.image.height() as usize,
+        overview.image.width() as usize,
+        overview.downsample,
+    );
     Ok(ReportImages {
         thumbnail: overview.image,
         thumbnail_downsample: overview.downsample,
-        thumbnail_tissue: Some(tissue.mask().clone()),
+        thumbnail_tissue: Some(thumbnail_tissue),
         hotspot_view,
         gallery,
     })

@@ -16,6 +16,10 @@ use crate::units::Mpp;
 /// Options of the tissue mask. Sizes in µm and µm².
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TissueOptions {
+    /// Pixel size the mask is made at, µm per pixel (default 4): an overview finer than
+    /// this is box-averaged down first. A 10-HPF hot-spot window is then about 440 x 330
+    /// mask pixels, fine for its 95 % tissue test, and the morphology stays cheap.
+    pub mask_um_per_px: f64,
     /// Lowest total-OD threshold (default 0.12): Otsu is never allowed below it, so a slide
     /// without tissue is not split into two kinds of glass.
     pub min_threshold_od: f64,
@@ -33,6 +37,7 @@ pub struct TissueOptions {
 impl Default for TissueOptions {
     fn default() -> Self {
         TissueOptions {
+            mask_um_per_px: 4.0,
             min_threshold_od: 0.12,
             max_threshold_od: 0.3,
             close_radius_um: 16.0,
@@ -88,27 +93,37 @@ impl TissueMask {
 
     /// The tissue mask of an overview image whose pixels each cover `downsample` level-0
     /// pixels (of size `mpp`). Near-black pixels (all channels below 30: scanner padding,
-    /// not tissue) are background.
+    /// not tissue) count as background. When the overview is finer than
+    /// `opts.mask_um_per_px`, its total OD is box-averaged over `k x k` blocks first (the
+    /// mask's downsample is then `k` times the overview's).
     pub fn from_overview(
         overview: &RgbImage,
         downsample: f64,
         mpp: Mpp,
         opts: &TissueOptions,
     ) -> TissueMask {
-        let (w, h) = overview.dimensions();
+        let overview_um_per_px = mpp.downsampled(downsample).um_per_px();
+        let k = (opts.mask_um_per_px / overview_um_per_px).floor().max(1.0) as u32;
+        let downsample = downsample * f64::from(k);
+        // Total OD per channel value, read once per pixel from a table.
+        let od_lut: Vec<f32> = (0..=255u8)
+            .map(|v| crate::stain::optical_density(v, 255.0).max(0.0) as f32)
+            .collect();
+        let (ow, oh) = overview.dimensions();
+        let (w, h) = (ow.div_ceil(k), oh.div_ceil(k));
+        let mut od_sum = vec![0f32; (w * h) as usize];
+        let mut count = vec![0u32; (w * h) as usize];
+        for (x, y, px) in overview.enumerate_pixels() {
+            let i = ((y / k) * w + x / k) as usize;
+            if !px.0.iter().all(|&v| v < 30) {
+                od_sum[i] += px.0.iter().map(|&v| od_lut[usize::from(v)]).sum::<f32>();
+            }
+            count[i] += 1;
+        }
         let mut od_image = GrayImage::new(w, h);
-        for (dst, px) in od_image.pixels_mut().zip(overview.pixels()) {
-            let od_sum: f64 =
-                px.0.iter()
-                    .map(|&v| crate::stain::optical_density(v, 255.0).max(0.0))
-                    .sum();
-            let near_black = px.0.iter().all(|&v| v < 30);
-            let grey = if near_black {
-                0.0
-            } else {
-                od_sum * OD_SCALE_PER_GREY
-            };
-            *dst = Luma([grey.round().clamp(0.0, 255.0) as u8]);
+        for (i, dst) in od_image.pixels_mut().enumerate() {
+            let mean_od = f64::from(od_sum[i]) / f64::from(count[i].max(1));
+            *dst = Luma([(mean_od * OD_SCALE_PER_GREY).round().clamp(0.0, 255.0) as u8]);
         }
         let otsu_od = f64::from(imageproc::contrast::otsu_level(&od_image)) / OD_SCALE_PER_GREY;
         let threshold_od = otsu_od.clamp(opts.min_threshold_od, opts.max_threshold_od);
@@ -137,6 +152,17 @@ impl TissueMask {
             binary.get_pixel(c as u32, r as u32)[0] > 0
         });
         TissueMask::new(mask, downsample)
+    }
+
+    /// The mask resampled (nearest mask pixel) onto another grid of `rows x cols` pixels of
+    /// `downsample` level-0 pixels each, e.g. a thumbnail's.
+    pub fn on_grid(&self, rows: usize, cols: usize, downsample: f64) -> Array2<bool> {
+        let (mr, mc) = self.mask.dim();
+        Array2::from_shape_fn((rows, cols), |(r, c)| {
+            let mrow = ((r as f64 + 0.5) * downsample / self.downsample) as usize;
+            let mcol = ((c as f64 + 0.5) * downsample / self.downsample) as usize;
+            mrow < mr && mcol < mc && self.mask[[mrow, mcol]]
+        })
     }
 
     /// The mask, shape `[rows, cols]`.
