@@ -631,6 +631,7 @@ pub fn detect_field(
     // a tie).
     let (w_plane, h_plane) = (planes.h.width as i64, planes.h.height as i64);
     let mut measured: Vec<(usize, blobs::Seed, usize, usize, region::RegionMeasure)> = Vec::new();
+    let mut scratch = region::Scratch::default();
     for (order, seed) in seeds.iter().enumerate() {
         let f = seed_factor as i64;
         let col = (sgx0 + seed.col as i64) * f + f / 2 - planes.gx0;
@@ -639,7 +640,7 @@ pub fn detect_field(
             continue;
         }
         let (col, row) = (col as usize, row as usize);
-        if let Some(m) = region::measure(&region_planes, col, row, &params) {
+        if let Some(m) = region::measure_with(&region_planes, col, row, &params, &mut scratch) {
             measured.push((order, *seed, col, row, m));
         }
     }

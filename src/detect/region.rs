@@ -118,21 +118,216 @@ pub struct RegionMeasure {
 
 /// Grows and measures the region of the seed at `(col, row)`. Pixels outside the planes
 /// read as 0 (white), the same convention as the blur. Returns `None` when nothing
-/// exceeds the local background.
+/// exceeds the local background. Allocates its buffers; [`measure_with`] reuses them.
+#[cfg(test)]
 pub fn measure(
     planes: &RegionPlanes,
     col: usize,
     row: usize,
     params: &RegionParams,
 ) -> Option<RegionMeasure> {
-    let hs = planes.h_smooth;
-    // Local window: side 2R + 1 around the seed, plus the ring margin.
-    let r = params.window_radius_px as isize;
-    let m = r + params.ring_px as isize + 1;
-    let side = (2 * m + 1) as usize;
-    let at =
-        |dx: isize, dy: isize, p: &Plane| -> f32 { p.get(col as isize + dx, row as isize + dy) };
-    let in_disc = |dx: isize, dy: isize| dx * dx + dy * dy <= r * r;
+    measure_with(planes, col, row, params, &mut Scratch::default())
+}
+
+/// The window geometry of one set of [`RegionParams`]: window cell `(dx, dy)` (offsets
+/// from the seed, `-half..=half`) is at index `(dy + half) * side + dx + half`.
+#[derive(Debug, Clone, PartialEq)]
+struct Geometry {
+    /// Disc radius (px).
+    r: isize,
+    /// Half-side of the window of the region, its ring and its rim (px): `r + ring + 1`.
+    m: isize,
+    /// Half-side of the copied window: covers `m`, the context disc and the peak search,
+    /// plus one pixel for neighbours.
+    half: isize,
+    /// `2 half + 1`.
+    side: usize,
+    /// Cell lies in the region disc.
+    disc: Vec<bool>,
+    /// Cell has an 8-neighbour outside the region disc.
+    disc_edge: Vec<bool>,
+}
+
+impl Geometry {
+    fn new(params: &RegionParams) -> Geometry {
+        let r = params.window_radius_px as isize;
+        let m = r + params.ring_px as isize + 1;
+        let half = m
+            .max(params.context_radius_px as isize)
+            .max(params.peak_radius_px as isize)
+            + 1;
+        let side = (2 * half + 1) as usize;
+        let in_disc = |dx: isize, dy: isize| dx * dx + dy * dy <= r * r;
+        let mut disc = vec![false; side * side];
+        let mut disc_edge = vec![false; side * side];
+        for dy in -half..=half {
+            for dx in -half..=half {
+                let i = ((dy + half) as usize) * side + (dx + half) as usize;
+                disc[i] = in_disc(dx, dy);
+                disc_edge[i] = NEIGHBOURS_8
+                    .iter()
+                    .any(|&(ox, oy)| !in_disc(dx + ox, dy + oy));
+            }
+        }
+        Geometry {
+            r,
+            m,
+            half,
+            side,
+            disc,
+            disc_edge,
+        }
+    }
+
+    #[inline(always)]
+    fn index(&self, dx: isize, dy: isize) -> usize {
+        ((dy + self.half) as usize) * self.side + (dx + self.half) as usize
+    }
+}
+
+/// Reusable buffers of [`measure_with`]: measuring thousands of seeds per field then
+/// allocates nothing per seed. The contents never carry over from one seed to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    geometry: Option<(RegionParams, Geometry)>,
+    hs: Vec<f32>,
+    h: Vec<f32>,
+    e: Vec<f32>,
+    residual: Vec<f32>,
+    /// 0 outside, [`INNER`] in the region, [`OUTER`] in the outer region only.
+    mask: Vec<u8>,
+    stack: Vec<(usize, usize)>,
+    inner: Vec<(isize, isize)>,
+    outer: Vec<(isize, isize)>,
+    values: Vec<f32>,
+    ring_dist: Vec<i16>,
+    rim_dist: Vec<i16>,
+}
+
+const INNER: u8 = 1;
+const OUTER: u8 = 2;
+
+/// Copies the `side x side` window of `plane` centred on `(col, row)` into `out`, 0 outside
+/// the plane.
+fn copy_window(plane: &Plane, col: usize, row: usize, half: isize, out: &mut Vec<f32>) {
+    let side = (2 * half + 1) as usize;
+    out.resize(side * side, 0.0);
+    let x0 = col as isize - half;
+    let y0 = row as isize - half;
+    let (w, h) = (plane.width as isize, plane.height as isize);
+    let lo = x0.clamp(0, w);
+    let hi = (x0 + side as isize).clamp(0, w);
+    for (wy, dst) in out.chunks_exact_mut(side).enumerate() {
+        let py = y0 + wy as isize;
+        if py < 0 || py >= h || lo >= hi {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = plane.row(py as usize);
+        let a = (lo - x0) as usize;
+        let b = (hi - x0) as usize;
+        dst[..a].fill(0.0);
+        dst[a..b].copy_from_slice(&src[lo as usize..hi as usize]);
+        dst[b..].fill(0.0);
+    }
+}
+
+/// Inclusive bounding box of window cells.
+#[derive(Debug, Clone, Copy)]
+struct BBox {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+impl BBox {
+    fn empty() -> BBox {
+        BBox {
+            x0: usize::MAX,
+            y0: usize::MAX,
+            x1: 0,
+            y1: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, x: usize, y: usize) {
+        self.x0 = self.x0.min(x);
+        self.y0 = self.y0.min(y);
+        self.x1 = self.x1.max(x);
+        self.y1 = self.y1.max(y);
+    }
+
+    /// As [`Rect::around`] for the pixels of this box: grown by `margin`, in offsets
+    /// from the seed, clamped to `[-m, m]`.
+    fn rect(&self, half: isize, margin: isize, m: isize) -> Rect {
+        Rect {
+            x0: (self.x0 as isize - half - margin).max(-m),
+            y0: (self.y0 as isize - half - margin).max(-m),
+            x1: (self.x1 as isize - half + margin).min(m),
+            y1: (self.y1 as isize - half + margin).min(m),
+        }
+    }
+}
+
+/// 8-connected flood fill in the window: from the cells on `stack` (already labelled),
+/// labels with `label` every unlabelled disc cell whose smoothed H is at least `level`
+/// and that touches a labelled one. Returns the bounding box of the cells popped.
+fn fill(
+    geo: &Geometry,
+    hs: &[f32],
+    mask: &mut [u8],
+    stack: &mut Vec<(usize, usize)>,
+    level: f32,
+    label: u8,
+) -> BBox {
+    let side = geo.side;
+    let mut bbox = BBox::empty();
+    while let Some((x, y)) = stack.pop() {
+        bbox.add(x, y);
+        for (ox, oy) in NEIGHBOURS_8 {
+            let (nx, ny) = (x.wrapping_add_signed(ox), y.wrapping_add_signed(oy));
+            let j = ny * side + nx;
+            if geo.disc[j] && mask[j] == 0 && hs[j] >= level {
+                mask[j] = label;
+                stack.push((nx, ny));
+            }
+        }
+    }
+    bbox
+}
+
+/// As [`measure`], with buffers reused across calls.
+pub fn measure_with(
+    planes: &RegionPlanes,
+    col: usize,
+    row: usize,
+    params: &RegionParams,
+    scratch: &mut Scratch,
+) -> Option<RegionMeasure> {
+    if scratch.geometry.as_ref().map(|(p, _)| p) != Some(params) {
+        scratch.geometry = Some((*params, Geometry::new(params)));
+    }
+    let Scratch {
+        geometry,
+        hs,
+        h,
+        e,
+        residual,
+        mask,
+        stack,
+        inner,
+        outer,
+        values,
+        ring_dist,
+        rim_dist,
+    } = scratch;
+    let geo = &geometry.as_ref()?.1;
+    let (r, m, half, side) = (geo.r, geo.m, geo.half, geo.side);
+    copy_window(planes.h_smooth, col, row, half, hs);
+    let hs = &hs[..];
+    let at = |dx: isize, dy: isize, p: &[f32]| -> f32 { p[geo.index(dx, dy)] };
 
     // Peak of the smoothed H near the seed (first maximum in raster order).
     let pr = params.peak_radius_px as isize;
@@ -150,69 +345,66 @@ pub fn measure(
     }
     // Background: 25th percentile of the smoothed H in the disc, sampled every other
     // pixel in x and y (the smoothing makes neighbours redundant).
-    let mut disc_values: Vec<f32> = Vec::with_capacity((r as usize + 1).pow(2));
+    values.clear();
     for dy in (-r..=r).step_by(2) {
         for dx in (-r..=r).step_by(2) {
-            if in_disc(dx, dy) {
-                disc_values.push(at(dx, dy, hs));
+            if dx * dx + dy * dy <= r * r {
+                values.push(at(dx, dy, hs));
             }
         }
     }
-    let q = disc_values.len() / 4;
-    let (_, bg, _) = disc_values.select_nth_unstable_by(q, f32::total_cmp);
+    let q = values.len() / 4;
+    let (_, bg, _) = values.select_nth_unstable_by(q, f32::total_cmp);
     let bg = *bg;
     if peak <= bg {
         return None;
     }
     let threshold = bg + params.fraction * (peak - bg);
+    copy_window(planes.h, col, row, half, h);
+    copy_window(planes.e, col, row, half, e);
+    copy_window(planes.residual, col, row, half, residual);
+    let (h, e, residual) = (&h[..], &e[..], &residual[..]);
 
-    // Flood fill (8-connected) from the peak within the disc.
-    let idx = |dx: isize, dy: isize| ((dy + m) as usize) * side + (dx + m) as usize;
-    let grow = |level: f32| -> (Vec<bool>, Vec<(isize, isize)>, bool) {
-        let mut mask = vec![false; side * side];
-        let mut stack = vec![(pdx, pdy)];
-        mask[idx(pdx, pdy)] = true;
-        let mut clipped = false;
-        let mut pixels: Vec<(isize, isize)> = Vec::new();
-        while let Some((dx, dy)) = stack.pop() {
-            pixels.push((dx, dy));
-            for (ox, oy) in NEIGHBOURS_8 {
-                let (nx, ny) = (dx + ox, dy + oy);
-                if !in_disc(nx, ny) {
-                    clipped = true;
-                    continue;
-                }
-                let i = idx(nx, ny);
-                if !mask[i] && at(nx, ny, hs) >= level {
-                    mask[i] = true;
-                    stack.push((nx, ny));
-                }
+    // Flood fill (8-connected) from the peak within the disc; the pixels listed in
+    // raster order so every sum is taken in the same order wherever the field was cut.
+    mask.clear();
+    mask.resize(side * side, 0);
+    let peak_i = geo.index(pdx, pdy);
+    mask[peak_i] = INNER;
+    stack.clear();
+    stack.push(((pdx + half) as usize, (pdy + half) as usize));
+    let inner_box = fill(geo, hs, mask, stack, threshold, INNER);
+    inner.clear();
+    let mut clipped = false;
+    for y in inner_box.y0..=inner_box.y1 {
+        for x in inner_box.x0..=inner_box.x1 {
+            let i = y * side + x;
+            if mask[i] == INNER {
+                inner.push((x as isize - half, y as isize - half));
+                clipped |= geo.disc_edge[i];
             }
         }
-        (mask, pixels, clipped)
-    };
-    let (mask, mut pixels, clipped) = grow(threshold);
-    // Visit in raster order so every sum is taken in the same order wherever the field
-    // was cut.
-    pixels.sort_unstable_by_key(|&(dx, dy)| (dy, dx));
+    }
+    let pixels = &inner[..];
 
     let n = pixels.len() as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     let (mut sh, mut shh, mut se, mut sr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    for &(dx, dy) in &pixels {
+    for &(dx, dy) in pixels {
+        let i = geo.index(dx, dy);
         sx += dx as f64;
         sy += dy as f64;
-        let hv = f64::from(at(dx, dy, planes.h));
+        let hv = f64::from(h[i]);
         sh += hv;
         shh += hv * hv;
-        se += f64::from(at(dx, dy, planes.e));
-        sr += f64::from(at(dx, dy, planes.residual));
+        se += f64::from(e[i]);
+        sr += f64::from(residual[i]);
     }
     let (cx, cy) = (sx / n, sy / n);
     let mean_h = sh / n;
     let var_h = (shh / n - mean_h * mean_h).max(0.0);
     let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
-    for &(dx, dy) in &pixels {
+    for &(dx, dy) in pixels {
         let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
         sxx += ux * ux;
         syy += uy * uy;
@@ -231,40 +423,43 @@ pub fn measure(
     let mut edges = 0usize;
     let mut edge_grad = 0.0f64;
     let mut boundary_pixels = 0usize;
-    for &(dx, dy) in &pixels {
-        let mut open = 0;
-        for (ox, oy) in NEIGHBOURS_4 {
-            if !mask[idx(dx + ox, dy + oy)] {
-                open += 1;
-            }
-        }
+    for &(dx, dy) in pixels {
+        let i = geo.index(dx, dy);
+        let open = usize::from(mask[i - side] != INNER)
+            + usize::from(mask[i - 1] != INNER)
+            + usize::from(mask[i + 1] != INNER)
+            + usize::from(mask[i + side] != INNER);
         if open > 0 {
             edges += open;
             boundary_pixels += 1;
-            let gx = 0.5 * f64::from(at(dx + 1, dy, hs) - at(dx - 1, dy, hs));
-            let gy = 0.5 * f64::from(at(dx, dy + 1, hs) - at(dx, dy - 1, hs));
+            let gx = 0.5 * f64::from(hs[i + 1] - hs[i - 1]);
+            let gy = 0.5 * f64::from(hs[i + side] - hs[i - side]);
             edge_grad += (gx * gx + gy * gy).sqrt();
         }
     }
     let perimeter_px = edges as f64 * std::f64::consts::FRAC_PI_4;
-    let (hull_pixels, hull_perimeter) = hull_of_rows(&pixels);
+    let (hull_pixels, hull_perimeter) = hull_of_rows(pixels);
 
     // Ring: pixels outside the region within ring_px (chamfer distance) of it, found in
     // the region's bounding box grown by the ring width.
-    let ring_rect = Rect::around(&pixels, params.ring_px as isize + 1, m);
-    let ring_dist = chamfer_in(&mask, side, m, &ring_rect, true);
-    let ring_limit = 3 * params.ring_px as u32;
+    let ring_rect = inner_box.rect(half, params.ring_px as isize + 1, m);
+    chamfer_in(mask, geo, &ring_rect, |v| v == INNER, ring_dist);
+    let ring_limit = chamfer_limit(params.ring_px);
+    let ring_dist = &ring_dist[..];
     let in_ring = |dx: isize, dy: isize| -> bool {
         ring_rect
-            .index(dx, dy)
+            .padded_index(dx, dy)
             .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= ring_limit)
     };
     let (mut rh, mut re, mut rn) = (0.0f64, 0.0f64, 0usize);
+    let ring_w = ring_rect.width();
     for dy in ring_rect.y0..=ring_rect.y1 {
-        for dx in ring_rect.x0..=ring_rect.x1 {
-            if in_ring(dx, dy) {
-                rh += f64::from(at(dx, dy, planes.h));
-                re += f64::from(at(dx, dy, planes.e));
+        let drow = &ring_dist[(dy - ring_rect.y0 + 1) as usize * (ring_w + 2) + 1..][..ring_w];
+        let base = geo.index(ring_rect.x0, dy);
+        for (k, &d) in drow.iter().enumerate() {
+            if d > 0 && d <= ring_limit {
+                rh += f64::from(h[base + k]);
+                re += f64::from(e[base + k]);
                 rn += 1;
             }
         }
@@ -273,26 +468,40 @@ pub fn measure(
 
     // Outer region at a lower level: how far the object extends beyond its dark part
     // (a chromatin clump inside an interphase nucleus grows into the nucleus; a mitotic
-    // figure in clear cytoplasm hardly grows).
+    // figure in clear cytoplasm hardly grows). It contains the region, so it is grown
+    // from it.
     let outer_level = bg + params.outer_fraction * (peak - bg);
-    let (outer_mask, outer_pixels, _) = if outer_level < threshold {
-        grow(outer_level)
+    let outer_pixels: &[(isize, isize)] = if outer_level < threshold {
+        stack.clear();
+        stack.extend(
+            pixels
+                .iter()
+                .map(|&(dx, dy)| ((dx + half) as usize, (dy + half) as usize)),
+        );
+        let outer_box = fill(geo, hs, mask, stack, outer_level, OUTER);
+        outer.clear();
+        for y in outer_box.y0..=outer_box.y1 {
+            for x in outer_box.x0..=outer_box.x1 {
+                if mask[y * side + x] != 0 {
+                    outer.push((x as isize - half, y as isize - half));
+                }
+            }
+        }
+        outer
     } else {
-        (mask.clone(), pixels.clone(), clipped)
+        pixels
     };
     // Rim of the outer region (within rim_px of its edge) against its interior: an
     // interphase nucleus has a membrane, darker than its inside; a figure has none.
-    let rim_rect = Rect::around(&outer_pixels, 1, m);
-    let inside_dist = chamfer_in(&outer_mask, side, m, &rim_rect, false);
-    let rim_limit = 3 * params.rim_px as u32;
+    let rim_rect = Rect::around(outer_pixels, 1, m);
+    chamfer_in(mask, geo, &rim_rect, |v| v == 0, rim_dist);
+    let rim_limit = chamfer_limit(params.rim_px);
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
-    let mut outer_sorted = outer_pixels.clone();
-    outer_sorted.sort_unstable_by_key(|&(dx, dy)| (dy, dx));
     let mut excess_od = 0.0f64;
-    for &(dx, dy) in &outer_sorted {
-        let v = f64::from(at(dx, dy, planes.h));
+    for &(dx, dy) in outer_pixels {
+        let v = f64::from(at(dx, dy, h));
         excess_od += v - f64::from(bg);
-        let d = rim_rect.index(dx, dy).map_or(0, |i| inside_dist[i]);
+        let d = rim_rect.padded_index(dx, dy).map_or(0, |i| rim_dist[i]);
         if d <= rim_limit {
             rim_sum += v;
             rim_n += 1;
@@ -301,7 +510,7 @@ pub fn measure(
             in_n += 1;
         }
     }
-    let outer_shape = shape_of(&outer_sorted, |dx, dy| outer_mask[idx(dx, dy)]);
+    let outer_shape = shape_of(outer_pixels, |dx, dy| mask[geo.index(dx, dy)] != 0);
     let membrane_ratio = if rim_n > 0 && in_n > 0 && in_sum > 0.0 {
         (rim_sum / rim_n as f64) / (in_sum / in_n as f64)
     } else {
@@ -309,10 +518,10 @@ pub fn measure(
     };
     // Granularity: mean |Laplacian| of the smoothed H over the region, per unit of H.
     let mut lap_sum = 0.0f64;
-    for &(dx, dy) in &pixels {
-        let c = at(dx, dy, hs);
-        let lap = at(dx + 1, dy, hs) + at(dx - 1, dy, hs) + at(dx, dy + 1, hs) + at(dx, dy - 1, hs)
-            - 4.0 * c;
+    for &(dx, dy) in pixels {
+        let i = geo.index(dx, dy);
+        let c = hs[i];
+        let lap = hs[i + 1] + hs[i - 1] + hs[i + side] + hs[i - side] - 4.0 * c;
         lap_sum += f64::from(lap.abs());
     }
     let granularity = if mean_h > 1e-6 {
@@ -324,32 +533,23 @@ pub fn measure(
     // Context: the disc of context_radius around the seed, minus region and ring,
     // sampled every other pixel in x and y.
     let cr = params.context_radius_px as isize;
-    let mut context: Vec<f32> = Vec::with_capacity((cr as usize + 1).pow(2));
+    values.clear();
     for dy in (-cr..=cr).step_by(2) {
         for dx in (-cr..=cr).step_by(2) {
             if dx * dx + dy * dy > cr * cr {
                 continue;
             }
+            let i = geo.index(dx, dy);
             let local = dx.abs() <= m && dy.abs() <= m;
-            if local && (mask[idx(dx, dy)] || in_ring(dx, dy)) {
+            if local && (mask[i] == INNER || in_ring(dx, dy)) {
                 continue;
             }
-            context.push(at(dx, dy, hs));
+            values.push(hs[i]);
         }
     }
+    let context = &mut values[..];
     let darker = context.iter().filter(|&&v| f64::from(v) >= mean_h).count();
     let context_darker_fraction = darker as f64 / context.len().max(1) as f64;
-    let mut region_h: Vec<f32> = pixels
-        .iter()
-        .map(|&(dx, dy)| at(dx, dy, planes.h))
-        .collect();
-    let core_n = params.core_px.clamp(1, region_h.len());
-    region_h.select_nth_unstable_by(core_n - 1, |a, b| b.total_cmp(a));
-    let core_h_od = region_h[..core_n]
-        .iter()
-        .map(|&v| f64::from(v))
-        .sum::<f64>()
-        / core_n as f64;
     let (context_p50, context_p90) = if context.is_empty() {
         (0.0, 0.0)
     } else {
@@ -364,6 +564,16 @@ pub fn measure(
         };
         (f64::from(p50), f64::from(p90))
     };
+    values.clear();
+    values.extend(pixels.iter().map(|&(dx, dy)| at(dx, dy, h)));
+    let region_h = &mut values[..];
+    let core_n = params.core_px.clamp(1, region_h.len());
+    region_h.select_nth_unstable_by(core_n - 1, |a, b| b.total_cmp(a));
+    let core_h_od = region_h[..core_n]
+        .iter()
+        .map(|&v| f64::from(v))
+        .sum::<f64>()
+        / core_n as f64;
 
     Some(RegionMeasure {
         peak_dx: pdx,
@@ -514,70 +724,83 @@ impl Rect {
         (self.y1 - self.y0 + 1).max(0) as usize
     }
 
-    /// Row-major index of an offset inside the rectangle.
-    fn index(&self, x: isize, y: isize) -> Option<usize> {
+    /// Index of an offset in the layout of [`chamfer_in`]'s output: row-major over the
+    /// rectangle grown by one cell on every side.
+    fn padded_index(&self, x: isize, y: isize) -> Option<usize> {
         if x < self.x0 || x > self.x1 || y < self.y0 || y > self.y1 {
             return None;
         }
-        Some((y - self.y0) as usize * self.width() + (x - self.x0) as usize)
+        Some((y - self.y0 + 1) as usize * (self.width() + 2) + (x - self.x0 + 1) as usize)
     }
+}
+
+/// Chamfer value of cells farther than any distance asked about (and of the padding).
+/// `i16` keeps the passes in 8 lanes; the computed value of a cell is
+/// `min(true distance, CHAMFER_INF)` exactly (no sum exceeds `CHAMFER_INF + 4`), so
+/// comparisons with limits below it are exact.
+const CHAMFER_INF: i16 = i16::MAX - 8;
+
+/// The chamfer value of `px` pixel steps (3 per step), capped below [`CHAMFER_INF`]
+/// (reached only by windows far too large to allocate).
+fn chamfer_limit(px: usize) -> i16 {
+    (3 * px).min(CHAMFER_INF as usize - 1) as i16
 }
 
 /// 3-4 chamfer distance (3 per pixel step, 4 per diagonal step; Borgefors 1986,
 /// doi:10.1016/S0734-189X(86)80047-0) of every pixel of `rect` to the nearest pixel whose
-/// value in the window mask (`side x side`, offsets `-m..=m`) is `target`, computed
-/// within `rect` only. Returned row-major over `rect`.
-fn chamfer_in(mask: &[bool], side: usize, m: isize, rect: &Rect, target: bool) -> Vec<u32> {
-    const INF: u32 = u32::MAX / 4;
+/// window mask value satisfies `target`, computed within `rect` only (capped at
+/// [`CHAMFER_INF`]). Written to `d` row-major over `rect` grown by one cell of padding on
+/// every side ([`Rect::padded_index`]).
+fn chamfer_in(
+    mask: &[u8],
+    geo: &Geometry,
+    rect: &Rect,
+    target: impl Fn(u8) -> bool,
+    d: &mut Vec<i16>,
+) {
+    const INF: i16 = CHAMFER_INF;
     let (w, h) = (rect.width(), rect.height());
-    let mut d = vec![INF; w * h];
+    let pw = w + 2;
+    d.clear();
+    d.resize(pw * (h + 2), INF);
     for y in 0..h {
-        for x in 0..w {
-            let (dx, dy) = (rect.x0 + x as isize, rect.y0 + y as isize);
-            let i = (dy + m) as usize * side + (dx + m) as usize;
-            if mask[i] == target {
-                d[y * w + x] = 0;
-            }
+        let src = &mask[geo.index(rect.x0, rect.y0 + y as isize)..][..w];
+        let dst = &mut d[(y + 1) * pw + 1..][..w];
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o = if target(v) { 0 } else { INF };
         }
     }
-    let at = |x: usize, y: usize| y * w + x;
-    for y in 0..h {
-        for x in 0..w {
-            let mut v = d[at(x, y)];
-            if x > 0 {
-                v = v.min(d[at(x - 1, y)] + 3);
-            }
-            if y > 0 {
-                v = v.min(d[at(x, y - 1)] + 3);
-                if x > 0 {
-                    v = v.min(d[at(x - 1, y - 1)] + 4);
-                }
-                if x + 1 < w {
-                    v = v.min(d[at(x + 1, y - 1)] + 4);
-                }
-            }
-            d[at(x, y)] = v;
+    // Forward pass: the row above (final) first, then left to right; the padding is INF
+    // and never lowers a value, as the missing neighbours of the border cells.
+    for y in 1..=h {
+        let (top, rest) = d.split_at_mut(y * pw);
+        let above = &top[(y - 1) * pw..];
+        let cur = &mut rest[..pw];
+        for x in 1..=w {
+            cur[x] = cur[x]
+                .min(above[x] + 3)
+                .min(above[x - 1] + 4)
+                .min(above[x + 1] + 4);
+        }
+        for x in 1..=w {
+            cur[x] = cur[x].min(cur[x - 1] + 3);
         }
     }
-    for y in (0..h).rev() {
-        for x in (0..w).rev() {
-            let mut v = d[at(x, y)];
-            if x + 1 < w {
-                v = v.min(d[at(x + 1, y)] + 3);
-            }
-            if y + 1 < h {
-                v = v.min(d[at(x, y + 1)] + 3);
-                if x + 1 < w {
-                    v = v.min(d[at(x + 1, y + 1)] + 4);
-                }
-                if x > 0 {
-                    v = v.min(d[at(x - 1, y + 1)] + 4);
-                }
-            }
-            d[at(x, y)] = v;
+    // Backward pass: the row below (final), then right to left.
+    for y in (1..=h).rev() {
+        let (top, rest) = d.split_at_mut((y + 1) * pw);
+        let cur = &mut top[y * pw..];
+        let below = &rest[..pw];
+        for x in 1..=w {
+            cur[x] = cur[x]
+                .min(below[x] + 3)
+                .min(below[x + 1] + 4)
+                .min(below[x - 1] + 4);
+        }
+        for x in (1..=w).rev() {
+            cur[x] = cur[x].min(cur[x + 1] + 3);
         }
     }
-    d
 }
 
 /// Convex hull of a pixel set given sorted by (row, col): the number of pixels (lattice
