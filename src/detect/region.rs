@@ -129,6 +129,12 @@ pub fn measure(
     measure_with(planes, col, row, params, &mut Scratch::default())
 }
 
+/// Bound on the width of a window (`2 m + 1` cells, at most 63) whose masks are kept as
+/// one `u64` per row.
+const BIT_ROW_CELLS: isize = 63;
+/// Rows of such a window with an empty row above and below.
+const MAX_BIT_ROWS: usize = BIT_ROW_CELLS as usize + 2;
+
 /// The window geometry of one set of [`RegionParams`]: window cell `(dx, dy)` (offsets
 /// from the seed, `-half..=half`) is at index `(dy + half) * side + dx + half`.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +152,37 @@ struct Geometry {
     disc: Vec<bool>,
     /// Cell has an 8-neighbour outside the region disc.
     disc_edge: Vec<bool>,
+    /// Row masks (bit `dx + m` of entry `dy + m + 1`, with an empty row above and below)
+    /// when the window fits [`BIT_ROW_CELLS`] and the peak search stays in the disc.
+    bit_rows: Option<BitGeometry>,
+}
+
+/// Row-mask versions of the disc, for [`bit_sets`].
+#[derive(Debug, Clone, PartialEq)]
+struct BitGeometry {
+    /// Cells in the disc.
+    disc: Vec<u64>,
+    /// Cells with an 8-neighbour outside the disc.
+    disc_edge: Vec<u64>,
+    /// The 3-4 chamfer ball of the ring: `(dy, w)`, cells `|dx| <= w` of row `dy`.
+    ring_ball: Vec<(isize, u32)>,
+    /// The chamfer ball of the rim.
+    rim_ball: Vec<(isize, u32)>,
+}
+
+/// The rows of the 3-4 chamfer ball `{(dx, dy): 3 max(|dx|, |dy|) + min(|dx|, |dy|) <=
+/// limit}` (the 3-4 chamfer norm; Borgefors 1986) as `(dy, half-width)`.
+fn chamfer_ball(limit: i64) -> Vec<(isize, u32)> {
+    let norm = |x: i64, y: i64| 3 * x.max(y) + x.min(y);
+    let reach = limit.max(0) / 3;
+    (-reach..=reach)
+        .filter_map(|dy| {
+            let w = (0..=reach)
+                .take_while(|&x| norm(x, dy.abs()) <= limit)
+                .last()?;
+            Some((dy as isize, w as u32))
+        })
+        .collect()
 }
 
 impl Geometry {
@@ -158,17 +195,37 @@ impl Geometry {
             + 1;
         let side = (2 * half + 1) as usize;
         let in_disc = |dx: isize, dy: isize| dx * dx + dy * dy <= r * r;
+        let near_outside = |dx: isize, dy: isize| {
+            NEIGHBOURS_8
+                .iter()
+                .any(|&(ox, oy)| !in_disc(dx + ox, dy + oy))
+        };
         let mut disc = vec![false; side * side];
         let mut disc_edge = vec![false; side * side];
         for dy in -half..=half {
             for dx in -half..=half {
                 let i = ((dy + half) as usize) * side + (dx + half) as usize;
                 disc[i] = in_disc(dx, dy);
-                disc_edge[i] = NEIGHBOURS_8
-                    .iter()
-                    .any(|&(ox, oy)| !in_disc(dx + ox, dy + oy));
+                disc_edge[i] = near_outside(dx, dy);
             }
         }
+        let bit_rows = (2 * m < BIT_ROW_CELLS && params.peak_radius_px as isize <= r).then(|| {
+            let rows = |f: &dyn Fn(isize, isize) -> bool| -> Vec<u64> {
+                (-m - 1..=m + 1)
+                    .map(|dy| {
+                        (-m..=m)
+                            .filter(|&dx| dy.abs() <= m && f(dx, dy))
+                            .fold(0u64, |bits, dx| bits | 1 << (dx + m))
+                    })
+                    .collect()
+            };
+            BitGeometry {
+                disc: rows(&in_disc),
+                disc_edge: rows(&near_outside),
+                ring_ball: chamfer_ball(i64::from(chamfer_limit(params.ring_px))),
+                rim_ball: chamfer_ball(i64::from(chamfer_limit(params.rim_px))),
+            }
+        });
         Geometry {
             r,
             m,
@@ -176,6 +233,7 @@ impl Geometry {
             side,
             disc,
             disc_edge,
+            bit_rows,
         }
     }
 
@@ -194,14 +252,42 @@ pub struct Scratch {
     h: Vec<f32>,
     e: Vec<f32>,
     residual: Vec<f32>,
-    /// 0 outside, [`INNER`] in the region, [`OUTER`] in the outer region only.
+    /// Byte masks: 0 outside, [`INNER`] in the region, [`OUTER`] in the outer region only.
     mask: Vec<u8>,
     stack: Vec<(usize, usize)>,
-    inner: Vec<(isize, isize)>,
-    outer: Vec<(isize, isize)>,
-    values: Vec<f32>,
     ring_dist: Vec<i16>,
     rim_dist: Vec<i16>,
+    /// Row masks (see [`Geometry::bit_rows`]): candidates, region, outer region, ring.
+    cand: Vec<u64>,
+    inner_rows: Vec<u64>,
+    outer_rows: Vec<u64>,
+    ring_rows: Vec<u64>,
+    sets: Sets,
+    values: Vec<f32>,
+    /// Use the byte masks even where row masks apply (to test one against the other).
+    #[cfg(test)]
+    force_bytes: bool,
+}
+
+/// The pixel sets of one region, every list in raster order (row, then column).
+#[derive(Debug, Default)]
+struct Sets {
+    /// The region.
+    inner: Vec<(isize, isize)>,
+    /// Whether the region touches the edge of its disc.
+    clipped: bool,
+    /// Number of 4-connected edges between the region and the rest.
+    edges: usize,
+    /// Region pixels with at least one such edge.
+    boundary: Vec<(isize, isize)>,
+    /// Ring pixels.
+    ring: Vec<(isize, isize)>,
+    /// The outer region.
+    outer: Vec<(isize, isize)>,
+    /// Its 4-connected edges.
+    outer_edges: usize,
+    /// Per outer pixel: within the rim width of the outer region's edge.
+    outer_rim: Vec<bool>,
 }
 
 const INNER: u8 = 1;
@@ -258,17 +344,6 @@ impl BBox {
         self.x1 = self.x1.max(x);
         self.y1 = self.y1.max(y);
     }
-
-    /// As [`Rect::around`] for the pixels of this box: grown by `margin`, in offsets
-    /// from the seed, clamped to `[-m, m]`.
-    fn rect(&self, half: isize, margin: isize, m: isize) -> Rect {
-        Rect {
-            x0: (self.x0 as isize - half - margin).max(-m),
-            y0: (self.y0 as isize - half - margin).max(-m),
-            x1: (self.x1 as isize - half + margin).min(m),
-            y1: (self.y1 as isize - half + margin).min(m),
-        }
-    }
 }
 
 /// 8-connected flood fill in the window: from the cells on `stack` (already labelled),
@@ -298,6 +373,41 @@ fn fill(
     bbox
 }
 
+/// Which cells the context excludes (region and ring), in either representation.
+enum Excluded<'a> {
+    Bits {
+        /// Region or ring, per row (as [`Geometry::bit_rows`]).
+        rows: &'a [u64],
+    },
+    Bytes {
+        mask: &'a [u8],
+        ring_dist: &'a [i16],
+        ring_rect: Rect,
+        ring_limit: i16,
+    },
+}
+
+impl Excluded<'_> {
+    /// Whether window cell `(dx, dy)`, `|dx|, |dy| <= m`, lies in the region or its ring.
+    #[inline]
+    fn contains(&self, geo: &Geometry, dx: isize, dy: isize) -> bool {
+        match self {
+            Excluded::Bits { rows } => rows[(dy + geo.m + 1) as usize] >> (dx + geo.m) & 1 != 0,
+            Excluded::Bytes {
+                mask,
+                ring_dist,
+                ring_rect,
+                ring_limit,
+            } => {
+                mask[geo.index(dx, dy)] == INNER
+                    || ring_rect
+                        .padded_index(dx, dy)
+                        .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= *ring_limit)
+            }
+        }
+    }
+}
+
 /// As [`measure`], with buffers reused across calls.
 pub fn measure_with(
     planes: &RegionPlanes,
@@ -309,6 +419,10 @@ pub fn measure_with(
     if scratch.geometry.as_ref().map(|(p, _)| p) != Some(params) {
         scratch.geometry = Some((*params, Geometry::new(params)));
     }
+    #[cfg(test)]
+    let force_bytes = scratch.force_bytes;
+    #[cfg(not(test))]
+    let force_bytes = false;
     let Scratch {
         geometry,
         hs,
@@ -317,11 +431,15 @@ pub fn measure_with(
         residual,
         mask,
         stack,
-        inner,
-        outer,
-        values,
         ring_dist,
         rim_dist,
+        cand,
+        inner_rows,
+        outer_rows,
+        ring_rows,
+        sets,
+        values,
+        ..
     } = scratch;
     let geo = &geometry.as_ref()?.1;
     let (r, m, half, side) = (geo.r, geo.m, geo.half, geo.side);
@@ -360,33 +478,48 @@ pub fn measure_with(
         return None;
     }
     let threshold = bg + params.fraction * (peak - bg);
+    // Outer region at a lower level: how far the object extends beyond its dark part
+    // (a chromatin clump inside an interphase nucleus grows into the nucleus; a mitotic
+    // figure in clear cytoplasm hardly grows). It contains the region.
+    let outer_level = bg + params.outer_fraction * (peak - bg);
+    let outer_level = (outer_level < threshold).then_some(outer_level);
     copy_window(planes.h, col, row, half, h);
     copy_window(planes.e, col, row, half, e);
     copy_window(planes.residual, col, row, half, residual);
     let (h, e, residual) = (&h[..], &e[..], &residual[..]);
 
-    // Flood fill (8-connected) from the peak within the disc; the pixels listed in
-    // raster order so every sum is taken in the same order wherever the field was cut.
-    mask.clear();
-    mask.resize(side * side, 0);
-    let peak_i = geo.index(pdx, pdy);
-    mask[peak_i] = INNER;
-    stack.clear();
-    stack.push(((pdx + half) as usize, (pdy + half) as usize));
-    let inner_box = fill(geo, hs, mask, stack, threshold, INNER);
-    inner.clear();
-    let mut clipped = false;
-    for y in inner_box.y0..=inner_box.y1 {
-        for x in inner_box.x0..=inner_box.x1 {
-            let i = y * side + x;
-            if mask[i] == INNER {
-                inner.push((x as isize - half, y as isize - half));
-                clipped |= geo.disc_edge[i];
+    let levels = Levels {
+        peak: (pdx, pdy),
+        threshold,
+        outer: outer_level,
+    };
+    let excluded = match &geo.bit_rows {
+        Some(bits) if !force_bytes => {
+            let rows = BitRows {
+                cand,
+                inner: inner_rows,
+                outer: outer_rows,
+                ring: ring_rows,
+            };
+            bit_sets(geo, bits, hs, &levels, rows, sets);
+            Excluded::Bits { rows: ring_rows }
+        }
+        _ => {
+            let (ring_rect, ring_limit) = byte_sets(
+                geo, params, hs, &levels, mask, stack, ring_dist, rim_dist, sets,
+            );
+            Excluded::Bytes {
+                mask,
+                ring_dist,
+                ring_rect,
+                ring_limit,
             }
         }
-    }
-    let pixels = &inner[..];
+    };
+    let pixels = &sets.inner[..];
 
+    // Sums over the region in raster order, so every sum is taken in the same order
+    // wherever the field was cut.
     let n = pixels.len() as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     let (mut sh, mut shh, mut se, mut sr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
@@ -420,89 +553,34 @@ pub fn measure_with(
 
     // Perimeter: 4-connected boundary edges times pi/4 (the mean of |cos| + |sin| over
     // orientations is 4/pi, so this is unbiased for randomly oriented outlines).
-    let mut edges = 0usize;
     let mut edge_grad = 0.0f64;
-    let mut boundary_pixels = 0usize;
-    for &(dx, dy) in pixels {
+    for &(dx, dy) in &sets.boundary {
         let i = geo.index(dx, dy);
-        let open = usize::from(mask[i - side] != INNER)
-            + usize::from(mask[i - 1] != INNER)
-            + usize::from(mask[i + 1] != INNER)
-            + usize::from(mask[i + side] != INNER);
-        if open > 0 {
-            edges += open;
-            boundary_pixels += 1;
-            let gx = 0.5 * f64::from(hs[i + 1] - hs[i - 1]);
-            let gy = 0.5 * f64::from(hs[i + side] - hs[i - side]);
-            edge_grad += (gx * gx + gy * gy).sqrt();
-        }
+        let gx = 0.5 * f64::from(hs[i + 1] - hs[i - 1]);
+        let gy = 0.5 * f64::from(hs[i + side] - hs[i - side]);
+        edge_grad += (gx * gx + gy * gy).sqrt();
     }
-    let perimeter_px = edges as f64 * std::f64::consts::FRAC_PI_4;
+    let perimeter_px = sets.edges as f64 * std::f64::consts::FRAC_PI_4;
     let (hull_pixels, hull_perimeter) = hull_of_rows(pixels);
 
-    // Ring: pixels outside the region within ring_px (chamfer distance) of it, found in
-    // the region's bounding box grown by the ring width.
-    let ring_rect = inner_box.rect(half, params.ring_px as isize + 1, m);
-    chamfer_in(mask, geo, &ring_rect, |v| v == INNER, ring_dist);
-    let ring_limit = chamfer_limit(params.ring_px);
-    let ring_dist = &ring_dist[..];
-    let in_ring = |dx: isize, dy: isize| -> bool {
-        ring_rect
-            .padded_index(dx, dy)
-            .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= ring_limit)
-    };
-    let (mut rh, mut re, mut rn) = (0.0f64, 0.0f64, 0usize);
-    let ring_w = ring_rect.width();
-    for dy in ring_rect.y0..=ring_rect.y1 {
-        let drow = &ring_dist[(dy - ring_rect.y0 + 1) as usize * (ring_w + 2) + 1..][..ring_w];
-        let base = geo.index(ring_rect.x0, dy);
-        for (k, &d) in drow.iter().enumerate() {
-            if d > 0 && d <= ring_limit {
-                rh += f64::from(h[base + k]);
-                re += f64::from(e[base + k]);
-                rn += 1;
-            }
-        }
+    // Ring: pixels outside the region within ring_px (chamfer distance) of it.
+    let (mut rh, mut re) = (0.0f64, 0.0f64);
+    for &(dx, dy) in &sets.ring {
+        let i = geo.index(dx, dy);
+        rh += f64::from(h[i]);
+        re += f64::from(e[i]);
     }
-    let rn = rn.max(1) as f64;
+    let rn = sets.ring.len().max(1) as f64;
 
-    // Outer region at a lower level: how far the object extends beyond its dark part
-    // (a chromatin clump inside an interphase nucleus grows into the nucleus; a mitotic
-    // figure in clear cytoplasm hardly grows). It contains the region, so it is grown
-    // from it.
-    let outer_level = bg + params.outer_fraction * (peak - bg);
-    let outer_pixels: &[(isize, isize)] = if outer_level < threshold {
-        stack.clear();
-        stack.extend(
-            pixels
-                .iter()
-                .map(|&(dx, dy)| ((dx + half) as usize, (dy + half) as usize)),
-        );
-        let outer_box = fill(geo, hs, mask, stack, outer_level, OUTER);
-        outer.clear();
-        for y in outer_box.y0..=outer_box.y1 {
-            for x in outer_box.x0..=outer_box.x1 {
-                if mask[y * side + x] != 0 {
-                    outer.push((x as isize - half, y as isize - half));
-                }
-            }
-        }
-        outer
-    } else {
-        pixels
-    };
     // Rim of the outer region (within rim_px of its edge) against its interior: an
     // interphase nucleus has a membrane, darker than its inside; a figure has none.
-    let rim_rect = Rect::around(outer_pixels, 1, m);
-    chamfer_in(mask, geo, &rim_rect, |v| v == 0, rim_dist);
-    let rim_limit = chamfer_limit(params.rim_px);
+    let outer_pixels = &sets.outer[..];
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
     let mut excess_od = 0.0f64;
-    for &(dx, dy) in outer_pixels {
+    for (&(dx, dy), &rim) in outer_pixels.iter().zip(&sets.outer_rim) {
         let v = f64::from(at(dx, dy, h));
         excess_od += v - f64::from(bg);
-        let d = rim_rect.padded_index(dx, dy).map_or(0, |i| rim_dist[i]);
-        if d <= rim_limit {
+        if rim {
             rim_sum += v;
             rim_n += 1;
         } else {
@@ -510,7 +588,7 @@ pub fn measure_with(
             in_n += 1;
         }
     }
-    let outer_shape = shape_of(outer_pixels, |dx, dy| mask[geo.index(dx, dy)] != 0);
+    let outer_shape = shape_of(outer_pixels, sets.outer_edges);
     let membrane_ratio = if rim_n > 0 && in_n > 0 && in_sum > 0.0 {
         (rim_sum / rim_n as f64) / (in_sum / in_n as f64)
     } else {
@@ -539,12 +617,11 @@ pub fn measure_with(
             if dx * dx + dy * dy > cr * cr {
                 continue;
             }
-            let i = geo.index(dx, dy);
             let local = dx.abs() <= m && dy.abs() <= m;
-            if local && (mask[i] == INNER || in_ring(dx, dy)) {
+            if local && excluded.contains(geo, dx, dy) {
                 continue;
             }
-            values.push(hs[i]);
+            values.push(at(dx, dy, hs));
         }
     }
     let context = &mut values[..];
@@ -605,8 +682,8 @@ pub fn measure_with(
         },
         perimeter_px,
         hull_perimeter_px: hull_perimeter,
-        edge_gradient_od_per_px: edge_grad / boundary_pixels.max(1) as f64,
-        clipped,
+        edge_gradient_od_per_px: edge_grad / sets.boundary.len().max(1) as f64,
+        clipped: sets.clipped,
         outer_area_ratio: outer_pixels.len() as f64 / n,
         outer_area_px: outer_pixels.len() as f64,
         outer_excess_od_px: excess_od,
@@ -616,6 +693,358 @@ pub fn measure_with(
         membrane_ratio,
         granularity,
     })
+}
+
+/// Where the regions start and their levels.
+struct Levels {
+    /// The haematoxylin peak (offsets from the seed).
+    peak: (isize, isize),
+    /// Level of the region.
+    threshold: f32,
+    /// Level of the outer region when below `threshold` (else the outer region is the
+    /// region).
+    outer: Option<f32>,
+}
+
+/// The region sets from byte masks, an explicit flood fill and chamfer distance
+/// transforms: any window size. Returns the ring's rectangle and limit for the context.
+#[allow(clippy::too_many_arguments)]
+fn byte_sets(
+    geo: &Geometry,
+    params: &RegionParams,
+    hs: &[f32],
+    levels: &Levels,
+    mask: &mut Vec<u8>,
+    stack: &mut Vec<(usize, usize)>,
+    ring_dist: &mut Vec<i16>,
+    rim_dist: &mut Vec<i16>,
+    sets: &mut Sets,
+) -> (Rect, i16) {
+    let (m, half, side) = (geo.m, geo.half, geo.side);
+    let (pdx, pdy) = levels.peak;
+    // Flood fill (8-connected) from the peak within the disc.
+    mask.clear();
+    mask.resize(side * side, 0);
+    mask[geo.index(pdx, pdy)] = INNER;
+    stack.clear();
+    stack.push(((pdx + half) as usize, (pdy + half) as usize));
+    let inner_box = fill(geo, hs, mask, stack, levels.threshold, INNER);
+    sets.inner.clear();
+    sets.clipped = false;
+    for y in inner_box.y0..=inner_box.y1 {
+        for x in inner_box.x0..=inner_box.x1 {
+            let i = y * side + x;
+            if mask[i] == INNER {
+                sets.inner.push((x as isize - half, y as isize - half));
+                sets.clipped |= geo.disc_edge[i];
+            }
+        }
+    }
+    let open_sides = |mask: &[u8], i: usize, inside: &dyn Fn(u8) -> bool| {
+        usize::from(!inside(mask[i - side]))
+            + usize::from(!inside(mask[i - 1]))
+            + usize::from(!inside(mask[i + 1]))
+            + usize::from(!inside(mask[i + side]))
+    };
+    sets.edges = 0;
+    sets.boundary.clear();
+    for &(dx, dy) in &sets.inner {
+        let open = open_sides(mask, geo.index(dx, dy), &|v| v == INNER);
+        if open > 0 {
+            sets.edges += open;
+            sets.boundary.push((dx, dy));
+        }
+    }
+
+    // Ring: pixels outside the region within ring_px (chamfer distance) of it, found in
+    // the region's bounding box grown by the ring width.
+    let ring_rect = Rect::around(&sets.inner, params.ring_px as isize + 1, m);
+    chamfer_in(mask, geo, &ring_rect, |v| v == INNER, ring_dist);
+    let ring_limit = chamfer_limit(params.ring_px);
+    sets.ring.clear();
+    for dy in ring_rect.y0..=ring_rect.y1 {
+        for dx in ring_rect.x0..=ring_rect.x1 {
+            let d = ring_rect.padded_index(dx, dy).map_or(0, |i| ring_dist[i]);
+            if d > 0 && d <= ring_limit {
+                sets.ring.push((dx, dy));
+            }
+        }
+    }
+
+    // The outer region contains the region, so it is grown from it.
+    sets.outer.clear();
+    if let Some(level) = levels.outer {
+        stack.clear();
+        stack.extend(
+            sets.inner
+                .iter()
+                .map(|&(dx, dy)| ((dx + half) as usize, (dy + half) as usize)),
+        );
+        let outer_box = fill(geo, hs, mask, stack, level, OUTER);
+        for y in outer_box.y0..=outer_box.y1 {
+            for x in outer_box.x0..=outer_box.x1 {
+                if mask[y * side + x] != 0 {
+                    sets.outer.push((x as isize - half, y as isize - half));
+                }
+            }
+        }
+    } else {
+        sets.outer.extend_from_slice(&sets.inner);
+    }
+    sets.outer_edges = sets
+        .outer
+        .iter()
+        .map(|&(dx, dy)| open_sides(mask, geo.index(dx, dy), &|v| v != 0))
+        .sum();
+    let rim_rect = Rect::around(&sets.outer, 1, m);
+    chamfer_in(mask, geo, &rim_rect, |v| v == 0, rim_dist);
+    let rim_limit = chamfer_limit(params.rim_px);
+    sets.outer_rim.clear();
+    for &(dx, dy) in &sets.outer {
+        let d = rim_rect.padded_index(dx, dy).map_or(0, |i| rim_dist[i]);
+        sets.outer_rim.push(d <= rim_limit);
+    }
+    (ring_rect, ring_limit)
+}
+
+/// Row masks of one region (see [`Geometry::bit_rows`]).
+struct BitRows<'a> {
+    cand: &'a mut Vec<u64>,
+    inner: &'a mut Vec<u64>,
+    outer: &'a mut Vec<u64>,
+    /// The ring, then region or ring (for the context).
+    ring: &'a mut Vec<u64>,
+}
+
+/// Bit `dx + m` set for each cell of the row `values` (cells `-m..=m`) at least `level`.
+#[inline]
+fn ge_bits(values: &[f32], level: f32) -> u64 {
+    let mut bits = 0u64;
+    for (k, chunk) in values.chunks(8).enumerate() {
+        let mut byte = 0u64;
+        for (j, &v) in chunk.iter().enumerate() {
+            byte |= u64::from(v >= level) << j;
+        }
+        bits |= byte << (8 * k);
+    }
+    bits
+}
+
+/// The union of the runs of ones of `cand` that hold a bit of `seeds`.
+#[inline(always)]
+fn runs_touched(cand: u64, seeds: u64) -> u64 {
+    let s = seeds & cand;
+    if s == 0 {
+        return 0;
+    }
+    // Adding a seed bit carries through its run up to the run's end: the bits that flip
+    // are the run from the lowest seed upwards (and the zero after the run).
+    let up = (cand.wrapping_add(s) ^ cand) & cand | s;
+    let (rc, rs) = (cand.reverse_bits(), s.reverse_bits());
+    let down = ((rc.wrapping_add(rs) ^ rc) & rc | rs).reverse_bits();
+    up | down
+}
+
+/// 8-neighbourhood of a row mask within the row.
+#[inline(always)]
+fn spread(bits: u64) -> u64 {
+    bits | bits << 1 | bits >> 1
+}
+
+/// Grows `region` (rows `lo..=hi` of `cand`, both with an empty row around) to the
+/// 8-connected component of `cand` that contains it: sweeps down and up, filling whole
+/// runs of candidates touched by the rows around, until nothing changes.
+fn grow_rows(cand: &[u64], region: &mut [u64], lo: usize, hi: usize) {
+    loop {
+        let mut changed = false;
+        for y in (lo..=hi).chain((lo..=hi).rev()) {
+            let touch = region[y] | spread(region[y - 1]) | spread(region[y + 1]);
+            let grown = runs_touched(cand[y], touch);
+            if grown != region[y] {
+                region[y] = grown;
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Cells of `rows` in raster order as offsets (row `i` is `dy = i - m - 1`).
+fn push_cells(rows: &[u64], lo: usize, hi: usize, m: isize, out: &mut Vec<(isize, isize)>) {
+    for (y, &row) in rows.iter().enumerate().take(hi + 1).skip(lo) {
+        let dy = y as isize - m - 1;
+        let mut b = row;
+        while b != 0 {
+            out.push((b.trailing_zeros() as isize - m, dy));
+            b &= b - 1;
+        }
+    }
+}
+
+/// 4-connected edges of a row mask region and its cells with at least one.
+fn edges_of(rows: &[u64], y: usize) -> (u64, u64, u64, u64) {
+    let r = rows[y];
+    (
+        r & !(r << 1),
+        r & !(r >> 1),
+        r & !rows[y - 1],
+        r & !rows[y + 1],
+    )
+}
+
+/// Dilation of rows `lo..=hi` of `src` by a chamfer ball, into `out` (same layout; rows
+/// outside `lo..=hi` of `src` are empty).
+fn dilate_rows(src: &[u64], lo: usize, hi: usize, ball: &[(isize, u32)], out: &mut [u64]) {
+    out.fill(0);
+    for (y, &row) in src.iter().enumerate().take(hi + 1).skip(lo) {
+        if row == 0 {
+            continue;
+        }
+        for &(dy, w) in ball {
+            let mut wide = row;
+            for k in 1..=w {
+                wide |= row << k | row >> k;
+            }
+            if let Some(o) = out.get_mut((y as isize + dy) as usize) {
+                *o |= wide;
+            }
+        }
+    }
+}
+
+/// The region sets from row masks (one `u64` per window row): run-based flood fill,
+/// ring and rim by dilation with the chamfer ball, which is exact: within a rectangle
+/// holding both ends, the two-pass 3-4 chamfer transform gives the free-space 3-4
+/// distance (an optimal path can take its steps in any order, so it splits into a
+/// forward-pass part and a backward-pass part, inside the ends' bounding box).
+#[allow(clippy::needless_range_loop)] // several row arrays indexed alike
+fn bit_sets(
+    geo: &Geometry,
+    bits: &BitGeometry,
+    hs: &[f32],
+    levels: &Levels,
+    rows: BitRows,
+    sets: &mut Sets,
+) {
+    let m = geo.m;
+    let n_rows = (2 * m + 3) as usize;
+    let (pdx, pdy) = levels.peak;
+    // Rows of the disc (the peak lies in it: the peak search is not wider).
+    let (lo, hi) = ((-geo.r + m + 1) as usize, (geo.r + m + 1) as usize);
+    let row_values = |y: usize| {
+        let start = geo.index(-m, y as isize - m - 1);
+        &hs[start..start + (2 * m + 1) as usize]
+    };
+    let BitRows {
+        cand,
+        inner,
+        outer,
+        ring,
+    } = rows;
+    cand.clear();
+    cand.resize(n_rows, 0);
+    for y in lo..=hi {
+        cand[y] = bits.disc[y] & ge_bits(row_values(y), levels.threshold);
+    }
+    let peak_row = (pdy + m + 1) as usize;
+    cand[peak_row] |= 1 << (pdx + m);
+    inner.clear();
+    inner.resize(n_rows, 0);
+    inner[peak_row] = 1 << (pdx + m);
+    grow_rows(cand, inner, lo, hi);
+
+    sets.inner.clear();
+    push_cells(inner, lo, hi, m, &mut sets.inner);
+    sets.clipped = (lo..=hi).any(|y| inner[y] & bits.disc_edge[y] != 0);
+    sets.edges = 0;
+    sets.boundary.clear();
+    for y in lo..=hi {
+        let (l, r, u, d) = edges_of(inner, y);
+        sets.edges += (l.count_ones() + r.count_ones() + u.count_ones() + d.count_ones()) as usize;
+        let mut b = l | r | u | d;
+        while b != 0 {
+            sets.boundary
+                .push((b.trailing_zeros() as isize - m, y as isize - m - 1));
+            b &= b - 1;
+        }
+    }
+
+    // Ring: the region dilated by the chamfer ball of the ring width, minus the region,
+    // within its rectangle (the region's box grown by ring + 1, inside the window).
+    ring.clear();
+    ring.resize(n_rows, 0);
+    dilate_rows(inner, lo, hi, &bits.ring_ball, ring);
+    let window = (1u64 << (2 * m + 1)) - 1;
+    sets.ring.clear();
+    for y in 1..n_rows - 1 {
+        ring[y] &= !inner[y] & window;
+    }
+    push_cells(ring, 1, n_rows - 2, m, &mut sets.ring);
+    // From here on, `ring` holds region or ring.
+    for y in lo..=hi {
+        ring[y] |= inner[y];
+    }
+
+    // Outer region, grown from the region.
+    outer.clear();
+    match levels.outer {
+        Some(level) => {
+            outer.extend_from_slice(inner);
+            for y in lo..=hi {
+                cand[y] = bits.disc[y] & ge_bits(row_values(y), level);
+            }
+            cand[peak_row] |= 1 << (pdx + m);
+            grow_rows(cand, outer, lo, hi);
+        }
+        None => outer.extend_from_slice(inner),
+    }
+    sets.outer.clear();
+    push_cells(outer, lo, hi, m, &mut sets.outer);
+    sets.outer_edges = (lo..=hi)
+        .map(|y| {
+            let (l, r, u, d) = edges_of(outer, y);
+            (l.count_ones() + r.count_ones() + u.count_ones() + d.count_ones()) as usize
+        })
+        .sum();
+    // Rim: outer cells within the rim width of a non-outer cell of the outer region's
+    // box grown by 1 (inside the disc's rows and columns plus one, so inside the window).
+    let (mut y0, mut y1, mut cols) = (usize::MAX, 0, 0u64);
+    for (y, &row) in outer.iter().enumerate() {
+        if row != 0 {
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+            cols |= row;
+        }
+    }
+    let (y0, y1) = ((y0 - 1).max(1), (y1 + 1).min(n_rows - 2));
+    let c0 = cols.trailing_zeros().saturating_sub(1);
+    let c1 = (64 - cols.leading_zeros()).min(2 * m as u32);
+    let rect_cols = (u64::MAX >> (63 - c1)) & (u64::MAX << c0);
+    let mut targets = [0u64; MAX_BIT_ROWS];
+    for y in y0..=y1 {
+        targets[y] = rect_cols & !outer[y];
+    }
+    let mut near = [0u64; MAX_BIT_ROWS];
+    dilate_rows(
+        &targets[..n_rows],
+        y0,
+        y1,
+        &bits.rim_ball,
+        &mut near[..n_rows],
+    );
+    sets.outer_rim.clear();
+    for y in lo..=hi {
+        let row = outer[y];
+        let rim = row & near[y];
+        let mut b = row;
+        while b != 0 {
+            let bit = b & b.wrapping_neg();
+            sets.outer_rim.push(rim & bit != 0);
+            b &= b - 1;
+        }
+    }
 }
 
 const NEIGHBOURS_8: [(isize, isize); 8] = [
@@ -628,7 +1057,6 @@ const NEIGHBOURS_8: [(isize, isize); 8] = [
     (0, 1),
     (1, 1),
 ];
-const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
 
 /// Shape measures of a pixel set.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -641,8 +1069,9 @@ struct Shape {
     irregularity: f64,
 }
 
-/// Shape of `pixels` (sorted by row, then column; `inside` tells membership).
-fn shape_of(pixels: &[(isize, isize)], inside: impl Fn(isize, isize) -> bool) -> Shape {
+/// Shape of `pixels` (sorted by row, then column) with `edges` 4-connected edges to the
+/// outside.
+fn shape_of(pixels: &[(isize, isize)], edges: usize) -> Shape {
     let n = pixels.len().max(1) as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     for &(dx, dy) in pixels {
@@ -651,16 +1080,11 @@ fn shape_of(pixels: &[(isize, isize)], inside: impl Fn(isize, isize) -> bool) ->
     }
     let (cx, cy) = (sx / n, sy / n);
     let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
-    let mut edges = 0usize;
     for &(dx, dy) in pixels {
         let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
         sxx += ux * ux;
         syy += uy * uy;
         sxy += ux * uy;
-        edges += NEIGHBOURS_4
-            .iter()
-            .filter(|(ox, oy)| !inside(dx + ox, dy + oy))
-            .count();
     }
     let (a, b, c) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
     let half_trace = 0.5 * (a + b);
@@ -1020,5 +1444,87 @@ mod tests {
             residual: &p,
         };
         assert!(measure(&planes, 5, 15, &params()).is_none());
+    }
+
+    /// A rough nuclear texture: blobs of several sizes and shapes, some touching, plus
+    /// deterministic noise.
+    fn texture(size: usize, salt: u64) -> Plane {
+        let noise = |x: f64, y: f64| {
+            let mut v = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ (y as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+                ^ salt;
+            v ^= v >> 29;
+            v = v.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (v >> 40) as f64 / (1u64 << 24) as f64
+        };
+        plane_from(size, |x, y| {
+            let mut v = 0.05 + 0.1 * noise(x, y);
+            for k in 0..12 {
+                let cx = 7.0 + 13.0 * (k % 4) as f64 + 3.0 * (salt % 3) as f64;
+                let cy = 9.0 + 17.0 * (k / 4) as f64;
+                let (ax, ay) = (2.0 + (k % 5) as f64, 2.0 + (k % 3) as f64 * 1.5);
+                let d2 = ((x - cx) / ax).powi(2) + ((y - cy) / ay).powi(2);
+                v += (0.3 + 0.1 * (k % 4) as f64) * (-0.5 * d2).exp();
+            }
+            v as f32
+        })
+    }
+
+    #[test]
+    fn row_masks_give_the_byte_masks_measures() {
+        let size = 60;
+        let h = texture(size, 1);
+        let hs = super::super::gaussian::blur(&h, &super::super::gaussian::Kernel::gaussian(1.0));
+        let e = texture(size, 2);
+        let residual = texture(size, 3);
+        let planes = RegionPlanes {
+            h: &h,
+            h_smooth: &hs,
+            e: &e,
+            residual: &residual,
+        };
+        let small = RegionParams {
+            window_radius_px: 8,
+            peak_radius_px: 2,
+            ring_px: 2,
+            fraction: 0.6,
+            context_radius_px: 12,
+            core_px: 10,
+            outer_fraction: 0.3,
+            rim_px: 1,
+        };
+        // The widest window kept in row masks (2 m + 1 = 63).
+        let widest = RegionParams {
+            window_radius_px: 25,
+            ring_px: 5,
+            rim_px: 3,
+            context_radius_px: 30,
+            ..params()
+        };
+        let same_level = RegionParams {
+            outer_fraction: 0.5,
+            ..params()
+        };
+        for p in [params(), small, widest, same_level] {
+            let mut bits = Scratch::default();
+            let mut bytes = Scratch {
+                force_bytes: true,
+                ..Scratch::default()
+            };
+            let mut measured = 0;
+            for row in (0..size).step_by(3) {
+                for col in (0..size).step_by(4) {
+                    let a = measure_with(&planes, col, row, &p, &mut bits);
+                    let b = measure_with(&planes, col, row, &p, &mut bytes);
+                    assert_eq!(a, b, "seed ({col}, {row}), {p:?}");
+                    measured += usize::from(a.is_some());
+                }
+            }
+            assert!(measured > 100, "{measured}");
+            assert!(bits
+                .geometry
+                .as_ref()
+                .is_some_and(|(_, g)| g.bit_rows.is_some()));
+        }
     }
 }
