@@ -97,57 +97,38 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
     let raw = field.rgb.as_raw();
     let stride = field.rgb.width() as usize * 3;
     let mut sums = vec![[0u32; 3]; width];
+    let start = c0 as usize * 3;
     for row in 0..height {
-        sums.iter_mut().for_each(|s| *s = [0; 3]);
-        if k == 2 {
-            // The common case (40x slide, 0.5 µm working pixels), unrolled.
-            let y = r0 as usize + row * 2;
-            let start = c0 as usize * 3;
-            let (a, b) = (
-                &raw[y * stride..(y + 1) * stride],
-                &raw[(y + 1) * stride..(y + 2) * stride],
-            );
-            for (col, s) in sums.iter_mut().enumerate() {
-                let i = start + col * 6;
-                let [p, q, r, t] = [
-                    pixel(&a[i..i + 3]),
-                    pixel(&a[i + 3..i + 6]),
-                    pixel(&b[i..i + 3]),
-                    pixel(&b[i + 3..i + 6]),
-                ];
-                *s = [
-                    p[0] + q[0] + r[0] + t[0],
-                    p[1] + q[1] + r[1] + t[1],
-                    p[2] + q[2] + r[2] + t[2],
-                ];
-            }
-        }
-        for dy in (0..k).filter(|_| k != 2) {
-            let y = r0 as usize + row * k + dy;
-            let line = &raw[y * stride..(y + 1) * stride];
-            let start = c0 as usize * 3;
-            for (col, s) in sums.iter_mut().enumerate() {
-                let base = start + col * k * 3;
-                for px in line[base..base + 3 * k].chunks_exact(3) {
-                    if px[0].max(px[1]).max(px[2]) < BLACK_LEVEL {
-                        // No stain information: read as background.
-                        s[0] += 255;
-                        s[1] += 255;
-                        s[2] += 255;
-                    } else {
-                        s[0] += u32::from(px[0]);
-                        s[1] += u32::from(px[1]);
-                        s[2] += u32::from(px[2]);
+        let y = r0 as usize + row * k;
+        let line = |dy: usize| &raw[(y + dy) * stride + start..][..width * k * 3];
+        let rows = row * width..(row + 1) * width;
+        let out = (
+            &mut h.data[rows.clone()],
+            &mut e.data[rows.clone()],
+            &mut residual.data[rows],
+        );
+        match k {
+            // The common cases: 40x slide and 0.5 µm working pixels, 20x slide.
+            2 => luts.box2_row(line(0), line(1), out),
+            1 => luts.box1_row(line(0), out),
+            _ => {
+                sums.iter_mut().for_each(|s| *s = [0; 3]);
+                for dy in 0..k {
+                    let l = line(dy);
+                    for (s, block) in sums.iter_mut().zip(l.chunks_exact(3 * k)) {
+                        for px in block.chunks_exact(3) {
+                            let [r, g, b] = pixel(px);
+                            s[0] += r;
+                            s[1] += g;
+                            s[2] += b;
+                        }
                     }
                 }
+                let (hs, es, rs) = out;
+                for (((hv, ev), rv), s) in hs.iter_mut().zip(es).zip(rs).zip(&sums) {
+                    [*hv, *ev, *rv] = luts.apply(*s);
+                }
             }
-        }
-        let off = row * width;
-        for (col, s) in sums.iter().enumerate() {
-            let [hv, ev, rv] = luts.apply(*s);
-            h.data[off + col] = hv;
-            e.data[off + col] = ev;
-            residual.data[off + col] = rv;
         }
     }
     WorkPlanes {
@@ -159,6 +140,15 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
         level0_per_px: k as f64 * ds,
         mpp: field.mpp.downsampled(k as f64),
     }
+}
+
+/// Output pixels per test for black (see [`work_planes`]).
+const BLOCK_PX: usize = 16;
+
+/// The smallest byte of `bytes`.
+#[inline(always)]
+fn min_byte(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(u8::MAX, |m, &v| m.min(v))
 }
 
 /// One RGB8 pixel as u32 channels, neutral black (below [`BLACK_LEVEL`]) read as white;
@@ -208,8 +198,9 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
 /// Deconvolution tables indexed by the sum of `n` samples of one channel: entry `s` holds
 /// that channel's contribution to each stain at the mean intensity `s / n`.
 struct SumLuts {
-    /// `[channel][stain]` tables, stain order H, E, residual.
-    tables: [[Vec<f32>; 3]; 3],
+    /// Per channel, per sum: the contributions to H, E and residual (and a zero lane, so
+    /// that one load serves the three stains).
+    tables: [Vec<[f32; 4]>; 3],
 }
 
 impl SumLuts {
@@ -223,29 +214,90 @@ impl SumLuts {
             .unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
         let len = 255 * n + 1;
         let tables = std::array::from_fn(|c| {
-            std::array::from_fn(|s| {
-                (0..len)
-                    .map(|sum| {
-                        let mean = (sum as f64 / n as f64).max(0.5);
-                        // Clamped at 0 like `stain::optical_density`: brighter than the
-                        // background is background.
-                        let od = (-(mean / background[c]).log10()).max(0.0);
-                        (od * inv[c][s]) as f32
-                    })
-                    .collect()
-            })
+            (0..len)
+                .map(|sum| {
+                    let mean = (sum as f64 / n as f64).max(0.5);
+                    // Clamped at 0 like `stain::optical_density`: brighter than the
+                    // background is background.
+                    let od = (-(mean / background[c]).log10()).max(0.0);
+                    let [h, e, r] = [0, 1, 2].map(|s| (od * inv[c][s]) as f32);
+                    [h, e, r, 0.0]
+                })
+                .collect()
         });
         SumLuts { tables }
     }
 
-    #[inline]
+    /// H, E and residual of one box sum.
+    #[inline(always)]
     fn apply(&self, s: [u32; 3]) -> [f32; 3] {
-        let t = &self.tables;
-        let [r, g, b] = s.map(|v| v as usize);
-        let stain = |i: usize| t[0][i][r] + t[1][i][g] + t[2][i][b];
+        let [t0, t1, t2] = &self.tables;
+        let (x, y, z) = (t0[s[0] as usize], t1[s[1] as usize], t2[s[2] as usize]);
+        let stain = |i: usize| x[i] + y[i] + z[i];
         [stain(0).max(0.0), stain(1).max(0.0), stain(2)]
     }
+
+    /// One working row from two RGB rows with 2 x 2 boxes, the black test once per block
+    /// of pixels (no byte below [`BLACK_LEVEL`], no black pixel).
+    #[inline(never)]
+    fn box2_row(&self, a: &[u8], b: &[u8], (h, e, residual): PlaneRows) {
+        const BYTES: usize = BLOCK_PX * 6;
+        let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
+        let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
+        for (((ab, bb), ((hb, eb), rb)), _) in
+            a.chunks(BYTES).zip(b.chunks(BYTES)).zip(outs).zip(0..)
+        {
+            let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
+            if min_byte(ab).min(min_byte(bb)) < BLACK_LEVEL {
+                for (((hv, ev), rv), (p, q)) in px.zip(ab.chunks_exact(6).zip(bb.chunks_exact(6))) {
+                    let [p0, p1, q0, q1] = [
+                        pixel(&p[..3]),
+                        pixel(&p[3..]),
+                        pixel(&q[..3]),
+                        pixel(&q[3..]),
+                    ];
+                    [*hv, *ev, *rv] =
+                        self.apply(std::array::from_fn(|c| p0[c] + p1[c] + q0[c] + q1[c]));
+                }
+            } else {
+                // Vertical pairs (lanes of u16), then horizontal pairs of pixels.
+                let mut pairs = [0u16; BYTES];
+                for ((t, &x), &y) in pairs.iter_mut().zip(ab).zip(bb) {
+                    *t = u16::from(x) + u16::from(y);
+                }
+                let mut quads = [0u16; BYTES];
+                for ((q, &l), &r) in quads.iter_mut().zip(&pairs).zip(&pairs[3..]) {
+                    *q = l + r;
+                }
+                for (((hv, ev), rv), q) in px.zip(quads.chunks_exact(6)) {
+                    [*hv, *ev, *rv] = self.apply([q[0], q[1], q[2]].map(u32::from));
+                }
+            }
+        }
+    }
+
+    /// One working row from one RGB row (no box), the black test once per block.
+    #[inline(never)]
+    fn box1_row(&self, a: &[u8], (h, e, residual): PlaneRows) {
+        let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
+        let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
+        for (ab, ((hb, eb), rb)) in a.chunks(BLOCK_PX * 3).zip(outs) {
+            let dark = min_byte(ab) < BLACK_LEVEL;
+            let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
+            for (((hv, ev), rv), p) in px.zip(ab.chunks_exact(3)) {
+                let s = if dark {
+                    pixel(p)
+                } else {
+                    [p[0], p[1], p[2]].map(u32::from)
+                };
+                [*hv, *ev, *rv] = self.apply(s);
+            }
+        }
+    }
 }
+
+/// One row of each of the H, E and residual planes.
+type PlaneRows<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 #[cfg(test)]
 mod tests {
@@ -300,6 +352,66 @@ mod tests {
         assert_eq!((d.width, d.height, gx, gy), (3, 2, 2, 2));
         // Block of plane columns 1..3, rows 0..2: (1 + 2 + 8 + 9) / 4.
         assert_eq!(d.data[0], 5.0);
+    }
+
+    #[test]
+    fn box_paths_match_a_direct_sum() {
+        // Random pixels, some neutral black, some with one dark channel, for the
+        // unrolled 2 x 2 and 1 x 1 paths and the general one.
+        let d = deconv();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Rows above 24 have no byte below BLACK_LEVEL (the unrolled paths' fast case).
+        let img = image::RgbImage::from_fn(75, 41, |_, y| {
+            let v = next();
+            let px = [v as u8, (v >> 8) as u8, (v >> 16) as u8];
+            match ((v >> 32) % 8, y < 24) {
+                (_, true) => image::Rgb(px.map(|c| c.max(BLACK_LEVEL))),
+                (0, false) => image::Rgb(px.map(|c| c % 12)),
+                (1, false) => image::Rgb([px[0] % 12, px[1], px[2]]),
+                _ => image::Rgb(px),
+            }
+        });
+        for (mpp, k) in [(0.25, 2), (0.5, 1), (0.17, 3)] {
+            let field = FieldImage {
+                rgb: &img,
+                origin_x_px: 3.0,
+                origin_y_px: 1.0,
+                downsample: 1.0,
+                mpp: Mpp::new(mpp).unwrap(),
+            };
+            let p = work_planes(&field, &d, 0.5);
+            assert_eq!(box_factor(field.mpp, 0.5), k);
+            let luts = SumLuts::new(&d, k * k);
+            let (c0, r0) = ((k - 3 % k) % k, (k - 1 % k) % k);
+            assert_eq!((p.h.width, p.h.height), ((75 - c0) / k, (41 - r0) / k));
+            for row in 0..p.h.height {
+                for col in 0..p.h.width {
+                    let mut s = [0u32; 3];
+                    for y in r0 + row * k..r0 + row * k + k {
+                        for x in c0 + col * k..c0 + col * k + k {
+                            let px = img.get_pixel(x as u32, y as u32).0;
+                            let black = px.iter().all(|&c| c < BLACK_LEVEL);
+                            for c in 0..3 {
+                                s[c] += if black { 255 } else { u32::from(px[c]) };
+                            }
+                        }
+                    }
+                    let [hv, ev, rv] = luts.apply(s);
+                    let i = row * p.h.width + col;
+                    assert_eq!(
+                        (p.h.data[i], p.e.data[i], p.residual.data[i]),
+                        (hv, ev, rv),
+                        "k {k}, ({col}, {row})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
