@@ -114,41 +114,46 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
 /// is the maximum of the `(2 radius + 1)^2` square around them (pixels outside the plane
 /// are ignored). Of equal maxima within a window, the first in raster order wins, so the
 /// result does not depend on where the plane was cut. Sorted in raster order.
+///
+/// Each pixel above the floor scans its square, its 8 neighbours first, and stops at the
+/// first greater value (or equal one earlier in raster order): most pixels are rejected
+/// by a neighbour.
 pub fn local_maxima(map: &BlobMap, radius_px: usize, min_response_od: f32) -> Vec<Seed> {
     let p = &map.response;
-    let dil = dilate_square(p, radius_px);
     let (w, h) = (p.width, p.height);
-    let r = radius_px as isize;
+    let r = radius_px;
     let mut seeds = Vec::new();
     for row in 0..h {
+        let (y0, y1) = (row.saturating_sub(r), (row + r).min(h - 1));
         for col in 0..w {
             let i = row * w + col;
             let v = p.data[i];
-            if v < min_response_od || v < dil.data[i] {
+            if v < min_response_od {
                 continue;
             }
-            // Ties: reject when an equal value sits earlier in raster order.
-            let mut earlier_tie = false;
-            'scan: for dy in -r..=0 {
-                let yy = row as isize + dy;
-                if yy < 0 {
+            // Beaten by a greater value, or an equal one earlier in raster order.
+            let d = &p.data;
+            if r >= 1 && row >= 1 && row + 1 < h && col >= 1 && col + 1 < w {
+                let (up, down) = (i - w, i + w);
+                let earlier = d[up - 1] >= v || d[up] >= v || d[up + 1] >= v || d[i - 1] >= v;
+                let later = d[i + 1] > v || d[down - 1] > v || d[down] > v || d[down + 1] > v;
+                if earlier || later {
                     continue;
                 }
-                for dx in -r..=r {
-                    if dy == 0 && dx >= 0 {
-                        break 'scan;
-                    }
-                    let xx = col as isize + dx;
-                    if xx < 0 || xx >= w as isize {
-                        continue;
-                    }
-                    if p.data[yy as usize * w + xx as usize] == v {
-                        earlier_tie = true;
-                        break 'scan;
-                    }
-                }
             }
-            if earlier_tie {
+            let (x0, x1) = (col.saturating_sub(r), (col + r).min(w - 1));
+            let beaten_in_row = |yy: usize| {
+                let line = &d[yy * w..(yy + 1) * w];
+                match yy.cmp(&row) {
+                    std::cmp::Ordering::Less => line[x0..=x1].iter().any(|&u| u >= v),
+                    std::cmp::Ordering::Equal => {
+                        line[x0..col].iter().any(|&u| u >= v)
+                            || line[col + 1..=x1].iter().any(|&u| u > v)
+                    }
+                    std::cmp::Ordering::Greater => line[x0..=x1].iter().any(|&u| u > v),
+                }
+            };
+            if (y0..=y1).any(beaten_in_row) {
                 continue;
             }
             let si = usize::from(map.scale_index[i]);
@@ -161,38 +166,6 @@ pub fn local_maxima(map: &BlobMap, radius_px: usize, min_response_od: f32) -> Ve
         }
     }
     seeds
-}
-
-/// Grey-level dilation by a `(2 radius + 1)` square, separable (rows then columns);
-/// outside the plane counts as minus infinity.
-fn dilate_square(p: &Plane, radius: usize) -> Plane {
-    let (w, h) = (p.width, p.height);
-    let mut tmp = Plane::zeros(w, h);
-    for y in 0..h {
-        let src = p.row(y);
-        let dst = &mut tmp.data[y * w..(y + 1) * w];
-        for (x, d) in dst.iter_mut().enumerate() {
-            let lo = x.saturating_sub(radius);
-            let hi = (x + radius + 1).min(w);
-            *d = src[lo..hi]
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-        }
-    }
-    let mut out = Plane::zeros(w, h);
-    for y in 0..h {
-        let lo = y.saturating_sub(radius);
-        let hi = (y + radius + 1).min(h);
-        let dst = &mut out.data[y * w..(y + 1) * w];
-        dst.copy_from_slice(tmp.row(lo));
-        for yy in lo + 1..hi {
-            for (d, s) in dst.iter_mut().zip(tmp.row(yy)) {
-                *d = d.max(*s);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -265,6 +238,63 @@ mod tests {
         let pos: Vec<_> = seeds.iter().map(|s| (s.col, s.row)).collect();
         assert_eq!(pos, vec![(20, 40), (58, 40)]);
         assert!(seeds[1].response_od > seeds[0].response_od);
+    }
+
+    /// The definition: at least the floor, no greater value in the square, no equal
+    /// one earlier in raster order.
+    fn maxima_by_definition(map: &BlobMap, r: usize, floor: f32) -> Vec<(usize, usize)> {
+        let p = &map.response;
+        let (w, h) = (p.width, p.height);
+        let mut out = Vec::new();
+        for row in 0..h {
+            for col in 0..w {
+                let v = p.data[row * w + col];
+                let mut keep = v >= floor;
+                for yy in row.saturating_sub(r)..=(row + r).min(h - 1) {
+                    for xx in col.saturating_sub(r)..=(col + r).min(w - 1) {
+                        let u = p.data[yy * w + xx];
+                        keep &= !(u > v || (u == v && (yy, xx) < (row, col)));
+                    }
+                }
+                if keep {
+                    out.push((col, row));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn maxima_match_the_definition_with_many_ties() {
+        // Coarsely quantised noise: plateaus and ties everywhere, also on the borders.
+        let (w, h) = (37, 23);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let data = (0..w * h)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 6) as f32 * 0.25
+            })
+            .collect();
+        let map = BlobMap {
+            response: Plane {
+                width: w,
+                height: h,
+                data,
+            },
+            scale_index: vec![0; w * h],
+            scale_sigma_px: vec![2.0],
+        };
+        for (r, floor) in [(0, 0.5), (1, 0.0), (2, 0.5), (4, 0.25), (30, 0.0)] {
+            let got: Vec<_> = local_maxima(&map, r, floor)
+                .iter()
+                .map(|s| (s.col, s.row))
+                .collect();
+            let want = maxima_by_definition(&map, r, floor);
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "radius {r}, floor {floor}");
+        }
     }
 
     #[test]
