@@ -263,6 +263,7 @@ pub struct Scratch {
     outer_rows: Vec<u64>,
     ring_rows: Vec<u64>,
     sets: Sets,
+    hull: HullScratch,
     values: Vec<f32>,
     /// Use the byte masks even where row masks apply (to test one against the other).
     #[cfg(test)]
@@ -438,6 +439,7 @@ pub fn measure_with(
         outer_rows,
         ring_rows,
         sets,
+        hull,
         values,
         ..
     } = scratch;
@@ -561,7 +563,7 @@ pub fn measure_with(
         edge_grad += (gx * gx + gy * gy).sqrt();
     }
     let perimeter_px = sets.edges as f64 * std::f64::consts::FRAC_PI_4;
-    let (hull_pixels, hull_perimeter) = hull_of_rows(pixels);
+    let (hull_pixels, hull_perimeter) = hull_with(pixels, hull);
 
     // Ring: pixels outside the region within ring_px (chamfer distance) of it.
     let (mut rh, mut re) = (0.0f64, 0.0f64);
@@ -588,7 +590,7 @@ pub fn measure_with(
             in_n += 1;
         }
     }
-    let outer_shape = shape_of(outer_pixels, sets.outer_edges);
+    let outer_shape = shape_of(outer_pixels, sets.outer_edges, hull);
     let membrane_ratio = if rim_n > 0 && in_n > 0 && in_sum > 0.0 {
         (rim_sum / rim_n as f64) / (in_sum / in_n as f64)
     } else {
@@ -1071,7 +1073,7 @@ struct Shape {
 
 /// Shape of `pixels` (sorted by row, then column) with `edges` 4-connected edges to the
 /// outside.
-fn shape_of(pixels: &[(isize, isize)], edges: usize) -> Shape {
+fn shape_of(pixels: &[(isize, isize)], edges: usize, hull: &mut HullScratch) -> Shape {
     let n = pixels.len().max(1) as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     for &(dx, dy) in pixels {
@@ -1091,7 +1093,7 @@ fn shape_of(pixels: &[(isize, isize)], edges: usize) -> Shape {
     let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
     let l1 = half_trace + disc;
     let l2 = (half_trace - disc).max(1e-9);
-    let (hull_pixels, hull_perimeter) = hull_of_rows(pixels);
+    let (hull_pixels, hull_perimeter) = hull_with(pixels, hull);
     let perimeter = edges as f64 * std::f64::consts::FRAC_PI_4;
     Shape {
         elongation: (l1 / l2).sqrt(),
@@ -1232,8 +1234,28 @@ fn chamfer_in(
 /// digitally convex set (like scikit-image's `convex_area`), and the perimeter of that
 /// hull dilated by half a pixel (Steiner: centre-hull perimeter + pi), comparable with the
 /// outline of the pixel squares.
+#[cfg(test)]
 pub fn hull_of_rows(pixels: &[(isize, isize)]) -> (f64, f64) {
-    let mut points: Vec<(i64, i64)> = Vec::new();
+    hull_with(pixels, &mut HullScratch::default())
+}
+
+/// Buffers of [`hull_with`].
+#[derive(Debug, Default)]
+struct HullScratch {
+    points: Vec<(i64, i64)>,
+    lower: Vec<(i64, i64)>,
+    upper: Vec<(i64, i64)>,
+}
+
+/// [`hull_of_rows`] with reused buffers. The hull's vertices are found by Andrew's
+/// monotone chain on the points transposed to (row, column), which come sorted; the
+/// vertex list is then turned into the counter-clockwise order from the smallest
+/// (column, row) that Andrew's chain on (column, row) gives, so that the perimeter is
+/// summed in the same order.
+fn hull_with(pixels: &[(isize, isize)], s: &mut HullScratch) -> (f64, f64) {
+    // Each row's first and last pixel: distinct points sorted by (row, column).
+    let points = &mut s.points;
+    points.clear();
     let mut i = 0;
     while i < pixels.len() {
         let y = pixels[i].1;
@@ -1242,41 +1264,47 @@ pub fn hull_of_rows(pixels: &[(isize, isize)]) -> (f64, f64) {
             j += 1;
         }
         points.push((pixels[i].0 as i64, y as i64));
-        points.push((pixels[j - 1].0 as i64, y as i64));
+        if j - 1 > i {
+            points.push((pixels[j - 1].0 as i64, y as i64));
+        }
         i = j;
     }
-    let hull = convex_hull(points);
-    hull_lattice_count_and_perimeter(&hull)
-}
-
-/// Andrew's monotone chain; returns the hull counter-clockwise without repeats.
-fn convex_hull(mut pts: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    pts.sort_unstable();
-    pts.dedup();
-    if pts.len() < 3 {
-        return pts;
+    let (lower, upper) = (&mut s.lower, &mut s.upper);
+    lower.clear();
+    if points.len() < 3 {
+        lower.extend_from_slice(points);
+        lower.sort_unstable();
+        return hull_lattice_count_and_perimeter(lower);
     }
-    let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
-        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    // Cross product of the transposed points (the opposite sign of the untransposed).
+    let cross_t = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
+        (a.1 - o.1) * (b.0 - o.0) - (a.0 - o.0) * (b.1 - o.1)
     };
-    let mut lower: Vec<(i64, i64)> = Vec::new();
-    for &p in &pts {
-        while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0 {
+    for &p in points.iter() {
+        while lower.len() >= 2 && cross_t(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0 {
             lower.pop();
         }
         lower.push(p);
     }
-    let mut upper: Vec<(i64, i64)> = Vec::new();
-    for &p in pts.iter().rev() {
-        while upper.len() >= 2 && cross(upper[upper.len() - 2], upper[upper.len() - 1], p) <= 0 {
+    upper.clear();
+    for &p in points.iter().rev() {
+        while upper.len() >= 2 && cross_t(upper[upper.len() - 2], upper[upper.len() - 1], p) <= 0 {
             upper.pop();
         }
         upper.push(p);
     }
     lower.pop();
     upper.pop();
-    lower.extend(upper);
-    lower
+    lower.extend_from_slice(upper);
+    // Opposite turn, then start at the smallest (column, row).
+    lower.reverse();
+    let first = lower
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &p)| p)
+        .map_or(0, |(i, _)| i);
+    lower.rotate_left(first);
+    hull_lattice_count_and_perimeter(lower)
 }
 
 /// Lattice points in a closed convex lattice polygon by Pick's theorem
@@ -1310,6 +1338,39 @@ fn hull_lattice_count_and_perimeter(poly: &[(i64, i64)]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Andrew's monotone chain on (column, row); the hull counter-clockwise without
+    /// repeats (the reference for `hull_with`).
+    fn convex_hull(mut pts: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+        pts.sort_unstable();
+        pts.dedup();
+        if pts.len() < 3 {
+            return pts;
+        }
+        let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
+            (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+        };
+        let mut lower: Vec<(i64, i64)> = Vec::new();
+        for &p in &pts {
+            while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0
+            {
+                lower.pop();
+            }
+            lower.push(p);
+        }
+        let mut upper: Vec<(i64, i64)> = Vec::new();
+        for &p in pts.iter().rev() {
+            while upper.len() >= 2 && cross(upper[upper.len() - 2], upper[upper.len() - 1], p) <= 0
+            {
+                upper.pop();
+            }
+            upper.push(p);
+        }
+        lower.pop();
+        upper.pop();
+        lower.extend(upper);
+        lower
+    }
 
     fn plane_from(size: usize, f: impl Fn(f64, f64) -> f32) -> Plane {
         let mut p = Plane::zeros(size, size);
@@ -1432,6 +1493,39 @@ mod tests {
         // A single pixel and a line.
         assert_eq!(hull_of_rows(&[(3, 3)]).0, 1.0);
         assert_eq!(hull_of_rows(&[(0, 0), (1, 1), (2, 2)]).0, 3.0);
+    }
+
+    #[test]
+    fn transposed_chain_gives_andrews_hull_in_the_same_order() {
+        let mut state = 0x0123_4567_89AB_CDEFu64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as isize
+        };
+        let mut scratch = HullScratch::default();
+        for case in 0..2000 {
+            // Random row extents (single pixels, lines and blobs included).
+            let rows = 1 + next(if case % 3 == 0 { 3 } else { 12 });
+            let mut pixels = Vec::new();
+            for y in 0..rows {
+                let x0 = next(9) - 4;
+                let len = if case % 5 == 0 { 1 } else { 1 + next(10) };
+                pixels.extend((x0..x0 + len).map(|x| (x, y - 3)));
+            }
+            let mut points: Vec<(i64, i64)> = Vec::new();
+            for &(x, y) in &pixels {
+                points.push((x as i64, y as i64));
+            }
+            let want = hull_lattice_count_and_perimeter(&convex_hull(points));
+            let got = hull_with(&pixels, &mut scratch);
+            assert_eq!(
+                (got.0.to_bits(), got.1.to_bits()),
+                (want.0.to_bits(), want.1.to_bits()),
+                "case {case}: {pixels:?}"
+            );
+        }
     }
 
     #[test]
