@@ -136,15 +136,16 @@ const BIT_ROW_CELLS: isize = 63;
 const MAX_BIT_ROWS: usize = BIT_ROW_CELLS as usize + 2;
 
 /// The window geometry of one set of [`RegionParams`]: window cell `(dx, dy)` (offsets
-/// from the seed, `-half..=half`) is at index `(dy + half) * side + dx + half`.
+/// from the seed, `-half..=half`) is at index `(dy + half) * side + dx + half` of the
+/// byte masks and of the planes' copies.
 #[derive(Debug, Clone, PartialEq)]
 struct Geometry {
     /// Disc radius (px).
     r: isize,
     /// Half-side of the window of the region, its ring and its rim (px): `r + ring + 1`.
     m: isize,
-    /// Half-side of the copied window: covers `m`, the context disc and the peak search,
-    /// plus one pixel for neighbours.
+    /// Half-side of the window read from the planes: covers `m`, the context disc and
+    /// the peak search, plus one pixel for neighbours.
     half: isize,
     /// `2 half + 1`.
     side: usize,
@@ -152,6 +153,15 @@ struct Geometry {
     disc: Vec<bool>,
     /// Cell has an 8-neighbour outside the region disc.
     disc_edge: Vec<bool>,
+    /// The peak search disc, in raster order.
+    peak_offsets: Vec<(isize, isize)>,
+    /// The background samples: every other pixel of the region disc, raster order.
+    background_offsets: Vec<(isize, isize)>,
+    /// The context samples (every other pixel of the context disc) within `m` of the seed
+    /// in x and y (they may lie in the region or its ring)...
+    context_near: Vec<(isize, isize)>,
+    /// ... and the others.
+    context_far: Vec<(isize, isize)>,
     /// Row masks (bit `dx + m` of entry `dy + m + 1`, with an empty row above and below)
     /// when the window fits [`BIT_ROW_CELLS`] and the peak search stays in the disc.
     bit_rows: Option<BitGeometry>,
@@ -185,14 +195,23 @@ fn chamfer_ball(limit: i64) -> Vec<(isize, u32)> {
         .collect()
 }
 
+/// Offsets of a disc of radius `radius` sampled every `step` pixels from the centre, in
+/// raster order.
+fn disc_offsets(radius: isize, step: usize) -> Vec<(isize, isize)> {
+    (-radius..=radius)
+        .step_by(step)
+        .flat_map(|dy| (-radius..=radius).step_by(step).map(move |dx| (dx, dy)))
+        .filter(|&(dx, dy)| dx * dx + dy * dy <= radius * radius)
+        .collect()
+}
+
 impl Geometry {
     fn new(params: &RegionParams) -> Geometry {
         let r = params.window_radius_px as isize;
         let m = r + params.ring_px as isize + 1;
-        let half = m
-            .max(params.context_radius_px as isize)
-            .max(params.peak_radius_px as isize)
-            + 1;
+        let cr = params.context_radius_px as isize;
+        let pr = params.peak_radius_px as isize;
+        let half = m.max(cr).max(pr) + 1;
         let side = (2 * half + 1) as usize;
         let in_disc = |dx: isize, dy: isize| dx * dx + dy * dy <= r * r;
         let near_outside = |dx: isize, dy: isize| {
@@ -209,7 +228,10 @@ impl Geometry {
                 disc_edge[i] = near_outside(dx, dy);
             }
         }
-        let bit_rows = (2 * m < BIT_ROW_CELLS && params.peak_radius_px as isize <= r).then(|| {
+        let (context_near, context_far) = disc_offsets(cr, 2)
+            .into_iter()
+            .partition(|&(dx, dy)| dx.abs() <= m && dy.abs() <= m);
+        let bit_rows = (2 * m < BIT_ROW_CELLS && pr <= r).then(|| {
             let rows = |f: &dyn Fn(isize, isize) -> bool| -> Vec<u64> {
                 (-m - 1..=m + 1)
                     .map(|dy| {
@@ -233,6 +255,10 @@ impl Geometry {
             side,
             disc,
             disc_edge,
+            peak_offsets: disc_offsets(pr, 1),
+            background_offsets: disc_offsets(r, 2),
+            context_near,
+            context_far,
             bit_rows,
         }
     }
@@ -248,10 +274,8 @@ impl Geometry {
 #[derive(Debug, Default)]
 pub struct Scratch {
     geometry: Option<(RegionParams, Geometry)>,
-    hs: Vec<f32>,
-    h: Vec<f32>,
-    e: Vec<f32>,
-    residual: Vec<f32>,
+    /// Zero-padded copies of the planes around seeds near the planes' edges.
+    copies: [Vec<f32>; 4],
     /// Byte masks: 0 outside, [`INNER`] in the region, [`OUTER`] in the outer region only.
     mask: Vec<u8>,
     stack: Vec<(usize, usize)>,
@@ -264,7 +288,10 @@ pub struct Scratch {
     ring_rows: Vec<u64>,
     sets: Sets,
     hull: HullScratch,
-    values: Vec<f32>,
+    /// Order-preserving keys of sample values ([`order_key`]), for order statistics.
+    keys: Vec<u32>,
+    /// Raw H of the region in raster order.
+    region_h: Vec<f32>,
     /// Use the byte masks even where row masks apply (to test one against the other).
     #[cfg(test)]
     force_bytes: bool,
@@ -293,6 +320,76 @@ struct Sets {
 
 const INNER: u8 = 1;
 const OUTER: u8 = 2;
+
+/// A key whose unsigned order is [`f32::total_cmp`]'s order of the values.
+#[inline(always)]
+fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    b ^ (((b as i32 >> 31) as u32) | 0x8000_0000)
+}
+
+/// The value of an [`order_key`].
+#[inline(always)]
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k ^ 0x8000_0000
+    } else {
+        !k
+    })
+}
+
+/// The seed's neighbourhood in the four planes, indexed by offsets from the seed: the
+/// planes themselves when the window lies inside them, else zero-padded copies.
+struct Window<'a> {
+    hs: &'a [f32],
+    h: &'a [f32],
+    e: &'a [f32],
+    residual: &'a [f32],
+    stride: isize,
+    centre: isize,
+}
+
+impl<'a> Window<'a> {
+    fn new(
+        planes: &RegionPlanes<'a>,
+        col: usize,
+        row: usize,
+        geo: &Geometry,
+        copies: &'a mut [Vec<f32>; 4],
+    ) -> Window<'a> {
+        let half = geo.half as usize;
+        let (w, h) = (planes.h.width, planes.h.height);
+        if col >= half && row >= half && col + half < w && row + half < h {
+            return Window {
+                hs: &planes.h_smooth.data,
+                h: &planes.h.data,
+                e: &planes.e.data,
+                residual: &planes.residual.data,
+                stride: w as isize,
+                centre: (row * w + col) as isize,
+            };
+        }
+        let sources = [planes.h_smooth, planes.h, planes.e, planes.residual];
+        for (plane, copy) in sources.iter().zip(copies.iter_mut()) {
+            copy_window(plane, col, row, geo.half, copy);
+        }
+        let [hs, hc, ec, rc] = copies;
+        Window {
+            hs,
+            h: hc,
+            e: ec,
+            residual: rc,
+            stride: geo.side as isize,
+            centre: geo.index(0, 0) as isize,
+        }
+    }
+
+    /// Index of offset `(dx, dy)` in the four slices.
+    #[inline(always)]
+    fn at(&self, dx: isize, dy: isize) -> usize {
+        (self.centre + dy * self.stride + dx) as usize
+    }
+}
 
 /// Copies the `side x side` window of `plane` centred on `(col, row)` into `out`, 0 outside
 /// the plane.
@@ -352,20 +449,23 @@ impl BBox {
 /// and that touches a labelled one. Returns the bounding box of the cells popped.
 fn fill(
     geo: &Geometry,
-    hs: &[f32],
+    win: &Window,
     mask: &mut [u8],
     stack: &mut Vec<(usize, usize)>,
     level: f32,
     label: u8,
 ) -> BBox {
-    let side = geo.side;
+    let (side, half) = (geo.side, geo.half);
     let mut bbox = BBox::empty();
     while let Some((x, y)) = stack.pop() {
         bbox.add(x, y);
         for (ox, oy) in NEIGHBOURS_8 {
             let (nx, ny) = (x.wrapping_add_signed(ox), y.wrapping_add_signed(oy));
             let j = ny * side + nx;
-            if geo.disc[j] && mask[j] == 0 && hs[j] >= level {
+            if geo.disc[j]
+                && mask[j] == 0
+                && win.hs[win.at(nx as isize - half, ny as isize - half)] >= level
+            {
                 mask[j] = label;
                 stack.push((nx, ny));
             }
@@ -426,10 +526,7 @@ pub fn measure_with(
     let force_bytes = false;
     let Scratch {
         geometry,
-        hs,
-        h,
-        e,
-        residual,
+        copies,
         mask,
         stack,
         ring_dist,
@@ -440,42 +537,33 @@ pub fn measure_with(
         ring_rows,
         sets,
         hull,
-        values,
+        keys,
+        region_h,
         ..
     } = scratch;
     let geo = &geometry.as_ref()?.1;
-    let (r, m, half, side) = (geo.r, geo.m, geo.half, geo.side);
-    copy_window(planes.h_smooth, col, row, half, hs);
-    let hs = &hs[..];
-    let at = |dx: isize, dy: isize, p: &[f32]| -> f32 { p[geo.index(dx, dy)] };
+    let win = Window::new(planes, col, row, geo, copies);
+    let (hs, h, e, residual) = (win.hs, win.h, win.e, win.residual);
+    let stride = win.stride as usize;
 
     // Peak of the smoothed H near the seed (first maximum in raster order).
-    let pr = params.peak_radius_px as isize;
     let (mut pdx, mut pdy, mut peak) = (0isize, 0isize, f32::NEG_INFINITY);
-    for dy in -pr..=pr {
-        for dx in -pr..=pr {
-            if dx * dx + dy * dy > pr * pr {
-                continue;
-            }
-            let v = at(dx, dy, hs);
-            if v > peak {
-                (pdx, pdy, peak) = (dx, dy, v);
-            }
+    for &(dx, dy) in &geo.peak_offsets {
+        let v = hs[win.at(dx, dy)];
+        if v > peak {
+            (pdx, pdy, peak) = (dx, dy, v);
         }
     }
     // Background: 25th percentile of the smoothed H in the disc, sampled every other
     // pixel in x and y (the smoothing makes neighbours redundant).
-    values.clear();
-    for dy in (-r..=r).step_by(2) {
-        for dx in (-r..=r).step_by(2) {
-            if dx * dx + dy * dy <= r * r {
-                values.push(at(dx, dy, hs));
-            }
-        }
-    }
-    let q = values.len() / 4;
-    let (_, bg, _) = values.select_nth_unstable_by(q, f32::total_cmp);
-    let bg = *bg;
+    keys.clear();
+    keys.extend(
+        geo.background_offsets
+            .iter()
+            .map(|&(dx, dy)| order_key(hs[win.at(dx, dy)])),
+    );
+    let q = keys.len() / 4;
+    let bg = from_order_key(*keys.select_nth_unstable(q).1);
     if peak <= bg {
         return None;
     }
@@ -485,10 +573,6 @@ pub fn measure_with(
     // figure in clear cytoplasm hardly grows). It contains the region.
     let outer_level = bg + params.outer_fraction * (peak - bg);
     let outer_level = (outer_level < threshold).then_some(outer_level);
-    copy_window(planes.h, col, row, half, h);
-    copy_window(planes.e, col, row, half, e);
-    copy_window(planes.residual, col, row, half, residual);
-    let (h, e, residual) = (&h[..], &e[..], &residual[..]);
 
     let levels = Levels {
         peak: (pdx, pdy),
@@ -503,12 +587,12 @@ pub fn measure_with(
                 outer: outer_rows,
                 ring: ring_rows,
             };
-            bit_sets(geo, bits, hs, &levels, rows, sets);
+            bit_sets(geo, bits, &win, &levels, rows, sets);
             Excluded::Bits { rows: ring_rows }
         }
         _ => {
             let (ring_rect, ring_limit) = byte_sets(
-                geo, params, hs, &levels, mask, stack, ring_dist, rim_dist, sets,
+                geo, params, &win, &levels, mask, stack, ring_dist, rim_dist, sets,
             );
             Excluded::Bytes {
                 mask,
@@ -525,15 +609,25 @@ pub fn measure_with(
     let n = pixels.len() as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     let (mut sh, mut shh, mut se, mut sr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    // Granularity: mean |Laplacian| of the smoothed H over the region, per unit of H.
+    let mut lap_sum = 0.0f64;
+    let mut h_max = 0.0f32;
+    region_h.clear();
     for &(dx, dy) in pixels {
-        let i = geo.index(dx, dy);
+        let i = win.at(dx, dy);
         sx += dx as f64;
         sy += dy as f64;
-        let hv = f64::from(h[i]);
+        let hv32 = h[i];
+        region_h.push(hv32);
+        h_max = h_max.max(hv32);
+        let hv = f64::from(hv32);
         sh += hv;
         shh += hv * hv;
         se += f64::from(e[i]);
         sr += f64::from(residual[i]);
+        let c = hs[i];
+        let lap = hs[i + 1] + hs[i - 1] + hs[i + stride] + hs[i - stride] - 4.0 * c;
+        lap_sum += f64::from(lap.abs());
     }
     let (cx, cy) = (sx / n, sy / n);
     let mean_h = sh / n;
@@ -552,14 +646,19 @@ pub fn measure_with(
     let l1 = half_trace + disc;
     let l2 = (half_trace - disc).max(1e-9);
     let elongation = (l1 / l2).sqrt();
+    let granularity = if mean_h > 1e-6 {
+        lap_sum / n / mean_h
+    } else {
+        0.0
+    };
 
     // Perimeter: 4-connected boundary edges times pi/4 (the mean of |cos| + |sin| over
     // orientations is 4/pi, so this is unbiased for randomly oriented outlines).
     let mut edge_grad = 0.0f64;
     for &(dx, dy) in &sets.boundary {
-        let i = geo.index(dx, dy);
+        let i = win.at(dx, dy);
         let gx = 0.5 * f64::from(hs[i + 1] - hs[i - 1]);
-        let gy = 0.5 * f64::from(hs[i + side] - hs[i - side]);
+        let gy = 0.5 * f64::from(hs[i + stride] - hs[i - stride]);
         edge_grad += (gx * gx + gy * gy).sqrt();
     }
     let perimeter_px = sets.edges as f64 * std::f64::consts::FRAC_PI_4;
@@ -568,7 +667,7 @@ pub fn measure_with(
     // Ring: pixels outside the region within ring_px (chamfer distance) of it.
     let (mut rh, mut re) = (0.0f64, 0.0f64);
     for &(dx, dy) in &sets.ring {
-        let i = geo.index(dx, dy);
+        let i = win.at(dx, dy);
         rh += f64::from(h[i]);
         re += f64::from(e[i]);
     }
@@ -580,7 +679,7 @@ pub fn measure_with(
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
     let mut excess_od = 0.0f64;
     for (&(dx, dy), &rim) in outer_pixels.iter().zip(&sets.outer_rim) {
-        let v = f64::from(at(dx, dy, h));
+        let v = f64::from(h[win.at(dx, dy)]);
         excess_od += v - f64::from(bg);
         if rim {
             rim_sum += v;
@@ -596,63 +695,44 @@ pub fn measure_with(
     } else {
         1.0
     };
-    // Granularity: mean |Laplacian| of the smoothed H over the region, per unit of H.
-    let mut lap_sum = 0.0f64;
-    for &(dx, dy) in pixels {
-        let i = geo.index(dx, dy);
-        let c = hs[i];
-        let lap = hs[i + 1] + hs[i - 1] + hs[i + side] + hs[i - side] - 4.0 * c;
-        lap_sum += f64::from(lap.abs());
-    }
-    let granularity = if mean_h > 1e-6 {
-        lap_sum / n / mean_h
-    } else {
-        0.0
-    };
 
     // Context: the disc of context_radius around the seed, minus region and ring,
-    // sampled every other pixel in x and y.
-    let cr = params.context_radius_px as isize;
-    values.clear();
-    for dy in (-cr..=cr).step_by(2) {
-        for dx in (-cr..=cr).step_by(2) {
-            if dx * dx + dy * dy > cr * cr {
-                continue;
-            }
-            let local = dx.abs() <= m && dy.abs() <= m;
-            if local && excluded.contains(geo, dx, dy) {
-                continue;
-            }
-            values.push(at(dx, dy, hs));
+    // sampled every other pixel in x and y (order statistics and a count: the order of
+    // the samples does not matter).
+    keys.clear();
+    let mut darker = 0usize;
+    let mut take = |v: f32| {
+        darker += usize::from(f64::from(v) >= mean_h);
+        keys.push(order_key(v));
+    };
+    for &(dx, dy) in &geo.context_far {
+        take(hs[win.at(dx, dy)]);
+    }
+    for &(dx, dy) in &geo.context_near {
+        if !excluded.contains(geo, dx, dy) {
+            take(hs[win.at(dx, dy)]);
         }
     }
-    let context = &mut values[..];
-    let darker = context.iter().filter(|&&v| f64::from(v) >= mean_h).count();
+    let context = &mut keys[..];
     let context_darker_fraction = darker as f64 / context.len().max(1) as f64;
     let (context_p50, context_p90) = if context.is_empty() {
         (0.0, 0.0)
     } else {
         let i90 = (context.len() * 9) / 10;
-        let p90 = *context.select_nth_unstable_by(i90, f32::total_cmp).1;
+        let p90 = *context.select_nth_unstable(i90).1;
         // After the first selection everything before i90 is <= p90.
         let i50 = context.len() / 2;
         let p50 = if i50 < i90 {
-            *context[..i90].select_nth_unstable_by(i50, f32::total_cmp).1
+            *context[..i90].select_nth_unstable(i50).1
         } else {
             p90
         };
-        (f64::from(p50), f64::from(p90))
+        (
+            f64::from(from_order_key(p50)),
+            f64::from(from_order_key(p90)),
+        )
     };
-    values.clear();
-    values.extend(pixels.iter().map(|&(dx, dy)| at(dx, dy, h)));
-    let region_h = &mut values[..];
-    let core_n = params.core_px.clamp(1, region_h.len());
-    region_h.select_nth_unstable_by(core_n - 1, |a, b| b.total_cmp(a));
-    let core_h_od = region_h[..core_n]
-        .iter()
-        .map(|&v| f64::from(v))
-        .sum::<f64>()
-        / core_n as f64;
+    let core_h_od = core_mean(region_h, params.core_px, h_max, keys);
 
     Some(RegionMeasure {
         peak_dx: pdx,
@@ -697,6 +777,39 @@ pub fn measure_with(
     })
 }
 
+/// Mean of the `core_px` largest of `values` (all of them if fewer; `h_max` is their
+/// maximum): the mean raw H of the region's darkest core.
+///
+/// Defined as the mean of the first `core_px` values after
+/// `select_nth_unstable_by(core_px - 1, descending total order)` of `values` in raster
+/// order, summed in that order. When the sum is exact in any order (every value at
+/// least the `core_px`-th largest `v_k > 0`, so a multiple of the f32 ulp of `v_k`, and
+/// `core_px * max <= v_k * 2^29` keeps every partial sum below 2^53 such ulps), it is
+/// taken without reordering `values`; otherwise exactly as defined.
+fn core_mean(values: &mut [f32], core_px: usize, h_max: f32, keys: &mut Vec<u32>) -> f64 {
+    let core_n = core_px.clamp(1, values.len());
+    keys.clear();
+    keys.extend(values.iter().map(|&v| order_key(v)));
+    let at = keys.len() - core_n;
+    let kth = from_order_key(*keys.select_nth_unstable(at).1);
+    let exact = kth > 0.0
+        && h_max.is_finite()
+        && f64::from(h_max) * core_n as f64 <= f64::from(kth) * (1u64 << 29) as f64;
+    if exact {
+        let (mut sum, mut above) = (0.0f64, 0usize);
+        for &v in values.iter().filter(|&&v| v > kth) {
+            sum += f64::from(v);
+            above += 1;
+        }
+        for _ in above..core_n {
+            sum += f64::from(kth);
+        }
+        return sum / core_n as f64;
+    }
+    values.select_nth_unstable_by(core_n - 1, |a, b| b.total_cmp(a));
+    values[..core_n].iter().map(|&v| f64::from(v)).sum::<f64>() / core_n as f64
+}
+
 /// Where the regions start and their levels.
 struct Levels {
     /// The haematoxylin peak (offsets from the seed).
@@ -714,7 +827,7 @@ struct Levels {
 fn byte_sets(
     geo: &Geometry,
     params: &RegionParams,
-    hs: &[f32],
+    win: &Window,
     levels: &Levels,
     mask: &mut Vec<u8>,
     stack: &mut Vec<(usize, usize)>,
@@ -730,7 +843,7 @@ fn byte_sets(
     mask[geo.index(pdx, pdy)] = INNER;
     stack.clear();
     stack.push(((pdx + half) as usize, (pdy + half) as usize));
-    let inner_box = fill(geo, hs, mask, stack, levels.threshold, INNER);
+    let inner_box = fill(geo, win, mask, stack, levels.threshold, INNER);
     sets.inner.clear();
     sets.clipped = false;
     for y in inner_box.y0..=inner_box.y1 {
@@ -782,7 +895,7 @@ fn byte_sets(
                 .iter()
                 .map(|&(dx, dy)| ((dx + half) as usize, (dy + half) as usize)),
         );
-        let outer_box = fill(geo, hs, mask, stack, level, OUTER);
+        let outer_box = fill(geo, win, mask, stack, level, OUTER);
         for y in outer_box.y0..=outer_box.y1 {
             for x in outer_box.x0..=outer_box.x1 {
                 if mask[y * side + x] != 0 {
@@ -818,7 +931,7 @@ struct BitRows<'a> {
     ring: &'a mut Vec<u64>,
 }
 
-/// Bit `dx + m` set for each cell of the row `values` (cells `-m..=m`) at least `level`.
+/// Bit `j` set for each value `values[j]` at least `level`.
 #[inline]
 fn ge_bits(values: &[f32], level: f32) -> u64 {
     let mut bits = 0u64;
@@ -854,21 +967,21 @@ fn spread(bits: u64) -> u64 {
 }
 
 /// Grows `region` (rows `lo..=hi` of `cand`, both with an empty row around) to the
-/// 8-connected component of `cand` that contains it: sweeps down and up, filling whole
-/// runs of candidates touched by the rows around, until nothing changes.
-fn grow_rows(cand: &[u64], region: &mut [u64], lo: usize, hi: usize) {
-    loop {
-        let mut changed = false;
-        for y in (lo..=hi).chain((lo..=hi).rev()) {
-            let touch = region[y] | spread(region[y - 1]) | spread(region[y + 1]);
-            let grown = runs_touched(cand[y], touch);
-            if grown != region[y] {
-                region[y] = grown;
-                changed = true;
-            }
-        }
-        if !changed {
-            return;
+/// 8-connected component of `cand` that contains it, filling whole runs of candidates
+/// touched by the row or its neighbours. Rows are (re)visited while `pending` (a bit per
+/// row) holds them; a row that grows makes its neighbours pending. At the end every row
+/// is closed under its neighbours, so the region is the component.
+fn grow_rows(cand: &[u64], region: &mut [u64], lo: usize, hi: usize, mut pending: u128) {
+    let inside = (u128::MAX >> (127 - hi)) & (u128::MAX << lo);
+    pending &= inside;
+    while pending != 0 {
+        let y = pending.trailing_zeros() as usize;
+        pending &= pending - 1;
+        let touch = region[y] | spread(region[y - 1]) | spread(region[y + 1]);
+        let grown = runs_touched(cand[y], touch);
+        if grown != region[y] {
+            region[y] = grown;
+            pending |= (0b101u128 << (y - 1)) & inside;
         }
     }
 }
@@ -925,7 +1038,7 @@ fn dilate_rows(src: &[u64], lo: usize, hi: usize, ball: &[(isize, u32)], out: &m
 fn bit_sets(
     geo: &Geometry,
     bits: &BitGeometry,
-    hs: &[f32],
+    win: &Window,
     levels: &Levels,
     rows: BitRows,
     sets: &mut Sets,
@@ -936,8 +1049,8 @@ fn bit_sets(
     // Rows of the disc (the peak lies in it: the peak search is not wider).
     let (lo, hi) = ((-geo.r + m + 1) as usize, (geo.r + m + 1) as usize);
     let row_values = |y: usize| {
-        let start = geo.index(-m, y as isize - m - 1);
-        &hs[start..start + (2 * m + 1) as usize]
+        let start = win.at(-m, y as isize - m - 1);
+        &win.hs[start..start + (2 * m + 1) as usize]
     };
     let BitRows {
         cand,
@@ -955,7 +1068,7 @@ fn bit_sets(
     inner.clear();
     inner.resize(n_rows, 0);
     inner[peak_row] = 1 << (pdx + m);
-    grow_rows(cand, inner, lo, hi);
+    grow_rows(cand, inner, lo, hi, 1 << peak_row);
 
     sets.inner.clear();
     push_cells(inner, lo, hi, m, &mut sets.inner);
@@ -991,16 +1104,13 @@ fn bit_sets(
 
     // Outer region, grown from the region.
     outer.clear();
-    match levels.outer {
-        Some(level) => {
-            outer.extend_from_slice(inner);
-            for y in lo..=hi {
-                cand[y] = bits.disc[y] & ge_bits(row_values(y), level);
-            }
-            cand[peak_row] |= 1 << (pdx + m);
-            grow_rows(cand, outer, lo, hi);
+    outer.extend_from_slice(inner);
+    if let Some(level) = levels.outer {
+        for y in lo..=hi {
+            cand[y] = bits.disc[y] & ge_bits(row_values(y), level);
         }
-        None => outer.extend_from_slice(inner),
+        cand[peak_row] |= 1 << (pdx + m);
+        grow_rows(cand, outer, lo, hi, u128::MAX);
     }
     sets.outer.clear();
     push_cells(outer, lo, hi, m, &mut sets.outer);
@@ -1493,6 +1603,77 @@ mod tests {
         // A single pixel and a line.
         assert_eq!(hull_of_rows(&[(3, 3)]).0, 1.0);
         assert_eq!(hull_of_rows(&[(0, 0), (1, 1), (2, 2)]).0, 3.0);
+    }
+
+    #[test]
+    fn core_mean_is_the_selection_summed_in_its_order() {
+        let mut state = 0xDEAD_BEEF_CAFE_F00Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let (mut exact, mut fallback) = (0, 0);
+        let mut keys = Vec::new();
+        for case in 0..3000 {
+            let n = 1 + next(60) as usize;
+            let values: Vec<f32> = (0..n)
+                .map(|_| match next(10) {
+                    0 => 0.0,
+                    1 if case % 4 == 0 => 1e-9 * next(1000) as f32,
+                    // 2^-53: two of them change a sum of 1.0, one does not (ties to even),
+                    // so their order matters; 2^-60 below them.
+                    2 if case % 3 == 0 => f32::from_bits((127 - 53) << 23),
+                    3 if case % 3 == 0 => f32::from_bits((127 - 60) << 23),
+                    4 => 1.0,
+                    _ => next(3000) as f32 / 997.0,
+                })
+                .collect();
+            let core_px = 1 + next(30) as usize;
+            let core_n = core_px.clamp(1, n);
+            let mut defined = values.clone();
+            defined.select_nth_unstable_by(core_n - 1, |a, b| b.total_cmp(a));
+            let want = defined[..core_n].iter().map(|&v| f64::from(v)).sum::<f64>() / core_n as f64;
+            let max = values.iter().fold(0.0f32, |m, &v| m.max(v));
+            let got = core_mean(&mut values.clone(), core_px, max, &mut keys);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "case {case}: {values:?}, {core_px}"
+            );
+            let kth = defined[core_n - 1];
+            if kth > 0.0 && f64::from(max) * core_n as f64 <= f64::from(kth) * (1u64 << 29) as f64 {
+                exact += 1;
+            } else {
+                fallback += 1;
+            }
+        }
+        assert!(exact > 1000 && fallback > 100, "{exact} {fallback}");
+        // Order-dependent sums: 1 + 2^-53 rounds back to 1, 2^-53 + 2^-53 + 1 does not;
+        // every order of the four values.
+        let (t53, t60) = (
+            f32::from_bits((127 - 53) << 23),
+            f32::from_bits((127 - 60) << 23),
+        );
+        let base = [t53, t53, 1.0, t60];
+        let mut sums = std::collections::BTreeSet::new();
+        for perm in 0..24usize {
+            let mut rest = base.to_vec();
+            let mut values = Vec::new();
+            let mut code = perm;
+            for k in (1..=4).rev() {
+                values.push(rest.remove(code % k));
+                code /= k;
+            }
+            let mut defined = values.clone();
+            defined.select_nth_unstable_by(3, |a, b| b.total_cmp(a));
+            let want = defined.iter().map(|&v| f64::from(v)).sum::<f64>() / 4.0;
+            sums.insert(want.to_bits());
+            let got = core_mean(&mut values.clone(), 4, 1.0, &mut keys);
+            assert_eq!(got.to_bits(), want.to_bits(), "{values:?}");
+        }
+        assert_eq!(sums.len(), 2, "both sums occur");
     }
 
     #[test]
