@@ -931,16 +931,23 @@ struct BitRows<'a> {
     ring: &'a mut Vec<u64>,
 }
 
-/// Bit `j` set for each value `values[j]` at least `level`.
+/// Bit `j` set for each value `values[j]` at least `level` (at most 64 values): the
+/// comparisons as bytes (vectorised), packed eight at a time by a multiplication that
+/// gathers bit 0 of each byte into the top byte.
 #[inline]
 fn ge_bits(values: &[f32], level: f32) -> u64 {
+    let mut flags = [0u8; 64];
+    for (f, &v) in flags.iter_mut().zip(values) {
+        *f = u8::from(v >= level);
+    }
     let mut bits = 0u64;
-    for (k, chunk) in values.chunks(8).enumerate() {
-        let mut byte = 0u64;
-        for (j, &v) in chunk.iter().enumerate() {
-            byte |= u64::from(v >= level) << j;
-        }
-        bits |= byte << (8 * k);
+    for (k, c) in flags
+        .chunks_exact(8)
+        .enumerate()
+        .take(values.len().div_ceil(8))
+    {
+        let bytes = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        bits |= (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
     }
     bits
 }
@@ -1048,9 +1055,11 @@ fn bit_sets(
     let (pdx, pdy) = levels.peak;
     // Rows of the disc (the peak lies in it: the peak search is not wider).
     let (lo, hi) = ((-geo.r + m + 1) as usize, (geo.r + m + 1) as usize);
+    // Smoothed H of a row's disc columns `-r..=r` (bits `m - r..=m + r`).
+    let r = geo.r;
     let row_values = |y: usize| {
-        let start = win.at(-m, y as isize - m - 1);
-        &win.hs[start..start + (2 * m + 1) as usize]
+        let start = win.at(-r, y as isize - m - 1);
+        &win.hs[start..start + (2 * r + 1) as usize]
     };
     let BitRows {
         cand,
@@ -1061,7 +1070,7 @@ fn bit_sets(
     cand.clear();
     cand.resize(n_rows, 0);
     for y in lo..=hi {
-        cand[y] = bits.disc[y] & ge_bits(row_values(y), levels.threshold);
+        cand[y] = bits.disc[y] & ge_bits(row_values(y), levels.threshold) << (m - r);
     }
     let peak_row = (pdy + m + 1) as usize;
     cand[peak_row] |= 1 << (pdx + m);
@@ -1107,7 +1116,7 @@ fn bit_sets(
     outer.extend_from_slice(inner);
     if let Some(level) = levels.outer {
         for y in lo..=hi {
-            cand[y] = bits.disc[y] & ge_bits(row_values(y), level);
+            cand[y] = bits.disc[y] & ge_bits(row_values(y), level) << (m - r);
         }
         cand[peak_row] |= 1 << (pdx + m);
         grow_rows(cand, outer, lo, hi, u128::MAX);
