@@ -126,7 +126,71 @@ pub fn measure(
     row: usize,
     params: &RegionParams,
 ) -> Option<RegionMeasure> {
-    measure_with(planes, col, row, params, &mut Scratch::default())
+    let mut scratch = Scratch::default();
+    let peak = find_peak(planes, col, row, params, &mut scratch)?;
+    match measure_with(planes, col, row, params, &peak, &Gates::ALL, &mut scratch) {
+        Outcome::Candidate(m) => Some(*m),
+        Outcome::Dropped | Outcome::Nucleus(_) => None,
+    }
+}
+
+/// A seed's haematoxylin peak and local background ([`find_peak`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peak {
+    /// Column of the peak minus the seed's column (px).
+    pub dx: isize,
+    /// Row of the peak minus the seed's row (px).
+    pub dy: isize,
+    /// Smoothed H OD at the peak.
+    value: f32,
+    /// Local background (25th percentile of the smoothed H in the disc).
+    background: f32,
+}
+
+/// Decisions taken on a region as soon as what they need is measured, so that regions
+/// that are dropped, or kept only in the nucleus statistics, are not measured further.
+/// Each function says `true` to stop.
+pub struct Gates<'a> {
+    /// Drop the region, given its area (px).
+    pub drop_area: &'a dyn Fn(f64) -> bool,
+    /// Not a candidate, given its mean H (OD).
+    pub not_candidate_by_mean: &'a dyn Fn(f64) -> bool,
+    /// Not a candidate, given its mean H and the 90th percentile of its context (OD).
+    pub not_candidate_by_context: &'a dyn Fn(f64, f64) -> bool,
+}
+
+#[cfg(test)]
+impl Gates<'_> {
+    /// Measures every region fully.
+    const ALL: Gates<'static> = Gates {
+        drop_area: &|_| false,
+        not_candidate_by_mean: &|_| false,
+        not_candidate_by_context: &|_, _| false,
+    };
+}
+
+/// What [`measure_with`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stopped by [`Gates::drop_area`].
+    Dropped,
+    /// Stopped by one of the candidate gates: counted in the nucleus statistics only.
+    Nucleus(Basics),
+    /// Fully measured.
+    Candidate(Box<RegionMeasure>),
+}
+
+/// The first measurements of a region: those of the nucleus statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Basics {
+    /// Centroid column minus the seed's column (px, fractional).
+    pub centroid_dx: f64,
+    /// Centroid row minus the seed's row (px).
+    pub centroid_dy: f64,
+    /// Mean raw H OD over the region.
+    pub mean_h_od: f64,
+    /// Peak of the smoothed H OD.
+    pub peak_h_od: f64,
 }
 
 /// Bound on the width of a window (`2 m + 1` cells, at most 63) whose masks are kept as
@@ -474,49 +538,59 @@ fn fill(
     bbox
 }
 
-/// Which cells the context excludes (region and ring), in either representation.
-enum Excluded<'a> {
-    Bits {
-        /// Region or ring, per row (as [`Geometry::bit_rows`]).
-        rows: &'a [u64],
-    },
-    Bytes {
-        mask: &'a [u8],
-        ring_dist: &'a [i16],
-        ring_rect: Rect,
-        ring_limit: i16,
-    },
-}
-
-impl Excluded<'_> {
-    /// Whether window cell `(dx, dy)`, `|dx|, |dy| <= m`, lies in the region or its ring.
-    #[inline]
-    fn contains(&self, geo: &Geometry, dx: isize, dy: isize) -> bool {
-        match self {
-            Excluded::Bits { rows } => rows[(dy + geo.m + 1) as usize] >> (dx + geo.m) & 1 != 0,
-            Excluded::Bytes {
-                mask,
-                ring_dist,
-                ring_rect,
-                ring_limit,
-            } => {
-                mask[geo.index(dx, dy)] == INNER
-                    || ring_rect
-                        .padded_index(dx, dy)
-                        .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= *ring_limit)
-            }
-        }
-    }
-}
-
-/// As [`measure`], with buffers reused across calls.
-pub fn measure_with(
+/// The haematoxylin peak near the seed at `(col, row)` (the first maximum of the smoothed
+/// H within the peak radius, in raster order) and the local background (25th
+/// percentile of the smoothed H in the disc, sampled every other pixel in x and y: the
+/// smoothing makes neighbours redundant). `None` when the peak does not exceed the
+/// background (no region).
+pub fn find_peak(
     planes: &RegionPlanes,
     col: usize,
     row: usize,
     params: &RegionParams,
     scratch: &mut Scratch,
-) -> Option<RegionMeasure> {
+) -> Option<Peak> {
+    if scratch.geometry.as_ref().map(|(p, _)| p) != Some(params) {
+        scratch.geometry = Some((*params, Geometry::new(params)));
+    }
+    let geo = &scratch.geometry.as_ref()?.1;
+    let win = Window::new(planes, col, row, geo, &mut scratch.copies);
+    let hs = win.hs;
+    let (mut dx, mut dy, mut value) = (0isize, 0isize, f32::NEG_INFINITY);
+    for &(ox, oy) in &geo.peak_offsets {
+        let v = hs[win.at(ox, oy)];
+        if v > value {
+            (dx, dy, value) = (ox, oy, v);
+        }
+    }
+    let keys = &mut scratch.keys;
+    keys.clear();
+    keys.extend(
+        geo.background_offsets
+            .iter()
+            .map(|&(ox, oy)| order_key(hs[win.at(ox, oy)])),
+    );
+    let q = keys.len() / 4;
+    let background = from_order_key(*keys.select_nth_unstable(q).1);
+    (value > background).then_some(Peak {
+        dx,
+        dy,
+        value,
+        background,
+    })
+}
+
+/// Grows and measures the region of the seed at `(col, row)` from its [`Peak`], with
+/// buffers reused across calls, stopping where `gates` say.
+pub fn measure_with(
+    planes: &RegionPlanes,
+    col: usize,
+    row: usize,
+    params: &RegionParams,
+    peak: &Peak,
+    gates: &Gates,
+    scratch: &mut Scratch,
+) -> Outcome {
     if scratch.geometry.as_ref().map(|(p, _)| p) != Some(params) {
         scratch.geometry = Some((*params, Geometry::new(params)));
     }
@@ -541,72 +615,54 @@ pub fn measure_with(
         region_h,
         ..
     } = scratch;
-    let geo = &geometry.as_ref()?.1;
+    let Some((_, geo)) = geometry.as_ref() else {
+        return Outcome::Dropped;
+    };
     let win = Window::new(planes, col, row, geo, copies);
     let (hs, h, e, residual) = (win.hs, win.h, win.e, win.residual);
     let stride = win.stride as usize;
-
-    // Peak of the smoothed H near the seed (first maximum in raster order).
-    let (mut pdx, mut pdy, mut peak) = (0isize, 0isize, f32::NEG_INFINITY);
-    for &(dx, dy) in &geo.peak_offsets {
-        let v = hs[win.at(dx, dy)];
-        if v > peak {
-            (pdx, pdy, peak) = (dx, dy, v);
-        }
-    }
-    // Background: 25th percentile of the smoothed H in the disc, sampled every other
-    // pixel in x and y (the smoothing makes neighbours redundant).
-    keys.clear();
-    keys.extend(
-        geo.background_offsets
-            .iter()
-            .map(|&(dx, dy)| order_key(hs[win.at(dx, dy)])),
-    );
-    let q = keys.len() / 4;
-    let bg = from_order_key(*keys.select_nth_unstable(q).1);
-    if peak <= bg {
-        return None;
-    }
-    let threshold = bg + params.fraction * (peak - bg);
+    let (bg, peak_value) = (peak.background, peak.value);
+    let threshold = bg + params.fraction * (peak_value - bg);
     // Outer region at a lower level: how far the object extends beyond its dark part
     // (a chromatin clump inside an interphase nucleus grows into the nucleus; a mitotic
     // figure in clear cytoplasm hardly grows). It contains the region.
-    let outer_level = bg + params.outer_fraction * (peak - bg);
-    let outer_level = (outer_level < threshold).then_some(outer_level);
-
+    let outer_level = bg + params.outer_fraction * (peak_value - bg);
     let levels = Levels {
-        peak: (pdx, pdy),
+        peak: (peak.dx, peak.dy),
         threshold,
-        outer: outer_level,
+        outer: (outer_level < threshold).then_some(outer_level),
     };
-    let excluded = match &geo.bit_rows {
-        Some(bits) if !force_bytes => {
-            let rows = BitRows {
-                cand,
-                inner: inner_rows,
-                outer: outer_rows,
-                ring: ring_rows,
-            };
-            bit_sets(geo, bits, &win, &levels, rows, sets);
-            Excluded::Bits { rows: ring_rows }
-        }
-        _ => {
-            let (ring_rect, ring_limit) = byte_sets(
-                geo, params, &win, &levels, mask, stack, ring_dist, rim_dist, sets,
-            );
-            Excluded::Bytes {
-                mask,
-                ring_dist,
-                ring_rect,
-                ring_limit,
-            }
-        }
+    let mut masks = match &geo.bit_rows {
+        Some(bits) if !force_bytes => Masks::Bits {
+            bits,
+            cand,
+            inner: inner_rows,
+            outer: outer_rows,
+            ring: ring_rows,
+        },
+        _ => Masks::Bytes {
+            mask,
+            stack,
+            ring_dist,
+            rim_dist,
+            ring_rect: Rect {
+                x0: 0,
+                y0: 0,
+                x1: -1,
+                y1: -1,
+            },
+            ring_limit: chamfer_limit(params.ring_px),
+        },
     };
+    masks.inner(geo, &win, &levels, sets);
     let pixels = &sets.inner[..];
 
     // Sums over the region in raster order, so every sum is taken in the same order
     // wherever the field was cut.
     let n = pixels.len() as f64;
+    if (gates.drop_area)(n) {
+        return Outcome::Dropped;
+    }
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     let (mut sh, mut shh, mut se, mut sr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     // Granularity: mean |Laplacian| of the smoothed H over the region, per unit of H.
@@ -631,6 +687,59 @@ pub fn measure_with(
     }
     let (cx, cy) = (sx / n, sy / n);
     let mean_h = sh / n;
+    let basics = Basics {
+        centroid_dx: cx,
+        centroid_dy: cy,
+        mean_h_od: mean_h,
+        peak_h_od: f64::from(peak_value),
+    };
+    if (gates.not_candidate_by_mean)(mean_h) {
+        return Outcome::Nucleus(basics);
+    }
+
+    // Ring: pixels outside the region within ring_px (chamfer distance) of it.
+    masks.ring(geo, params, sets);
+    let pixels = &sets.inner[..];
+    // Context: the disc of context_radius around the seed, minus region and ring,
+    // sampled every other pixel in x and y (order statistics and a count: the order of
+    // the samples does not matter).
+    keys.clear();
+    let mut darker = 0usize;
+    let mut take = |v: f32| {
+        darker += usize::from(f64::from(v) >= mean_h);
+        keys.push(order_key(v));
+    };
+    for &(dx, dy) in &geo.context_far {
+        take(hs[win.at(dx, dy)]);
+    }
+    for &(dx, dy) in &geo.context_near {
+        if !masks.excluded(geo, dx, dy) {
+            take(hs[win.at(dx, dy)]);
+        }
+    }
+    let context = &mut keys[..];
+    let context_darker_fraction = darker as f64 / context.len().max(1) as f64;
+    let (context_p50, context_p90) = if context.is_empty() {
+        (0.0, 0.0)
+    } else {
+        let i90 = (context.len() * 9) / 10;
+        let p90 = *context.select_nth_unstable(i90).1;
+        // After the first selection everything before i90 is <= p90.
+        let i50 = context.len() / 2;
+        let p50 = if i50 < i90 {
+            *context[..i90].select_nth_unstable(i50).1
+        } else {
+            p90
+        };
+        (
+            f64::from(from_order_key(p50)),
+            f64::from(from_order_key(p90)),
+        )
+    };
+    if (gates.not_candidate_by_context)(mean_h, context_p90) {
+        return Outcome::Nucleus(basics);
+    }
+
     let var_h = (shh / n - mean_h * mean_h).max(0.0);
     let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
     for &(dx, dy) in pixels {
@@ -664,7 +773,6 @@ pub fn measure_with(
     let perimeter_px = sets.edges as f64 * std::f64::consts::FRAC_PI_4;
     let (hull_pixels, hull_perimeter) = hull_with(pixels, hull);
 
-    // Ring: pixels outside the region within ring_px (chamfer distance) of it.
     let (mut rh, mut re) = (0.0f64, 0.0f64);
     for &(dx, dy) in &sets.ring {
         let i = win.at(dx, dy);
@@ -675,6 +783,7 @@ pub fn measure_with(
 
     // Rim of the outer region (within rim_px of its edge) against its interior: an
     // interphase nucleus has a membrane, darker than its inside; a figure has none.
+    masks.outer(geo, &win, &levels, params, sets);
     let outer_pixels = &sets.outer[..];
     let (mut rim_sum, mut rim_n, mut in_sum, mut in_n) = (0.0f64, 0usize, 0.0f64, 0usize);
     let mut excess_od = 0.0f64;
@@ -695,53 +804,16 @@ pub fn measure_with(
     } else {
         1.0
     };
-
-    // Context: the disc of context_radius around the seed, minus region and ring,
-    // sampled every other pixel in x and y (order statistics and a count: the order of
-    // the samples does not matter).
-    keys.clear();
-    let mut darker = 0usize;
-    let mut take = |v: f32| {
-        darker += usize::from(f64::from(v) >= mean_h);
-        keys.push(order_key(v));
-    };
-    for &(dx, dy) in &geo.context_far {
-        take(hs[win.at(dx, dy)]);
-    }
-    for &(dx, dy) in &geo.context_near {
-        if !excluded.contains(geo, dx, dy) {
-            take(hs[win.at(dx, dy)]);
-        }
-    }
-    let context = &mut keys[..];
-    let context_darker_fraction = darker as f64 / context.len().max(1) as f64;
-    let (context_p50, context_p90) = if context.is_empty() {
-        (0.0, 0.0)
-    } else {
-        let i90 = (context.len() * 9) / 10;
-        let p90 = *context.select_nth_unstable(i90).1;
-        // After the first selection everything before i90 is <= p90.
-        let i50 = context.len() / 2;
-        let p50 = if i50 < i90 {
-            *context[..i90].select_nth_unstable(i50).1
-        } else {
-            p90
-        };
-        (
-            f64::from(from_order_key(p50)),
-            f64::from(from_order_key(p90)),
-        )
-    };
     let core_h_od = core_mean(region_h, params.core_px, h_max, keys);
 
-    Some(RegionMeasure {
-        peak_dx: pdx,
-        peak_dy: pdy,
+    Outcome::Candidate(Box::new(RegionMeasure {
+        peak_dx: peak.dx,
+        peak_dy: peak.dy,
         centroid_dx: cx,
         centroid_dy: cy,
         area_px: n,
         mean_h_od: mean_h,
-        peak_h_od: f64::from(peak),
+        peak_h_od: f64::from(peak_value),
         background_h_od: f64::from(bg),
         h_cv: if mean_h > 1e-6 {
             var_h.sqrt() / mean_h
@@ -774,7 +846,7 @@ pub fn measure_with(
         outer_irregularity: outer_shape.irregularity,
         membrane_ratio,
         granularity,
-    })
+    }))
 }
 
 /// Mean of the `core_px` largest of `values` (all of them if fewer; `h_max` is their
@@ -821,23 +893,124 @@ struct Levels {
     outer: Option<f32>,
 }
 
-/// The region sets from byte masks, an explicit flood fill and chamfer distance
-/// transforms: any window size. Returns the ring's rectangle and limit for the context.
-#[allow(clippy::too_many_arguments)]
-fn byte_sets(
+/// The region's masks in one of two representations, filled in stages ([`Masks::inner`],
+/// [`Masks::ring`], [`Masks::outer`]) into [`Sets`].
+enum Masks<'s> {
+    /// One `u64` per window row (see [`Geometry::bit_rows`]): run-based flood fill, ring
+    /// and rim by dilation with the 3-4 chamfer ball. Exact: within a rectangle holding
+    /// both ends, the two-pass 3-4 chamfer transform gives the free-space 3-4 distance
+    /// (an optimal path can take its steps in any order, so it splits into a
+    /// forward-pass part and a backward-pass part, inside the ends' bounding box).
+    Bits {
+        bits: &'s BitGeometry,
+        cand: &'s mut Vec<u64>,
+        inner: &'s mut Vec<u64>,
+        outer: &'s mut Vec<u64>,
+        /// The ring, then region or ring (for the context).
+        ring: &'s mut Vec<u64>,
+    },
+    /// Byte masks, an explicit flood fill and chamfer distance transforms: any window
+    /// size.
+    Bytes {
+        mask: &'s mut Vec<u8>,
+        stack: &'s mut Vec<(usize, usize)>,
+        ring_dist: &'s mut Vec<i16>,
+        rim_dist: &'s mut Vec<i16>,
+        ring_rect: Rect,
+        ring_limit: i16,
+    },
+}
+
+impl Masks<'_> {
+    /// The region: the 8-connected component of the disc cells at least the threshold
+    /// that holds the peak; whether it is clipped, its edges and boundary pixels.
+    fn inner(&mut self, geo: &Geometry, win: &Window, levels: &Levels, sets: &mut Sets) {
+        match self {
+            Masks::Bits {
+                bits, cand, inner, ..
+            } => bit_inner(geo, bits, win, levels, cand, inner, sets),
+            Masks::Bytes { mask, stack, .. } => byte_inner(geo, win, levels, mask, stack, sets),
+        }
+    }
+
+    /// The ring around the region (after [`Masks::inner`]).
+    fn ring(&mut self, geo: &Geometry, params: &RegionParams, sets: &mut Sets) {
+        match self {
+            Masks::Bits {
+                bits, inner, ring, ..
+            } => bit_ring(geo, bits, inner, ring, sets),
+            Masks::Bytes {
+                mask,
+                ring_dist,
+                ring_rect,
+                ring_limit,
+                ..
+            } => {
+                *ring_rect = Rect::around(&sets.inner, params.ring_px as isize + 1, geo.m);
+                byte_ring(geo, mask, ring_rect, *ring_limit, ring_dist, sets);
+            }
+        }
+    }
+
+    /// Whether window cell `(dx, dy)`, `|dx|, |dy| <= m`, lies in the region or its ring
+    /// (after [`Masks::ring`]).
+    #[inline]
+    fn excluded(&self, geo: &Geometry, dx: isize, dy: isize) -> bool {
+        match self {
+            Masks::Bits { ring, .. } => ring[(dy + geo.m + 1) as usize] >> (dx + geo.m) & 1 != 0,
+            Masks::Bytes {
+                mask,
+                ring_dist,
+                ring_rect,
+                ring_limit,
+                ..
+            } => {
+                mask[geo.index(dx, dy)] == INNER
+                    || ring_rect
+                        .padded_index(dx, dy)
+                        .is_some_and(|i| ring_dist[i] > 0 && ring_dist[i] <= *ring_limit)
+            }
+        }
+    }
+
+    /// The outer region, its edges and its rim (after [`Masks::ring`]).
+    fn outer(
+        &mut self,
+        geo: &Geometry,
+        win: &Window,
+        levels: &Levels,
+        params: &RegionParams,
+        sets: &mut Sets,
+    ) {
+        match self {
+            Masks::Bits {
+                bits,
+                cand,
+                inner,
+                outer,
+                ..
+            } => bit_outer(geo, bits, win, levels, cand, inner, outer, sets),
+            Masks::Bytes {
+                mask,
+                stack,
+                rim_dist,
+                ..
+            } => byte_outer(geo, params, win, levels, mask, stack, rim_dist, sets),
+        }
+    }
+}
+
+/// [`Masks::inner`] with byte masks.
+fn byte_inner(
     geo: &Geometry,
-    params: &RegionParams,
     win: &Window,
     levels: &Levels,
     mask: &mut Vec<u8>,
     stack: &mut Vec<(usize, usize)>,
-    ring_dist: &mut Vec<i16>,
-    rim_dist: &mut Vec<i16>,
     sets: &mut Sets,
-) -> (Rect, i16) {
-    let (m, half, side) = (geo.m, geo.half, geo.side);
+) {
+    let (half, side) = (geo.half, geo.side);
     let (pdx, pdy) = levels.peak;
-    // Flood fill (8-connected) from the peak within the disc.
     mask.clear();
     mask.resize(side * side, 0);
     mask[geo.index(pdx, pdy)] = INNER;
@@ -855,27 +1028,36 @@ fn byte_sets(
             }
         }
     }
-    let open_sides = |mask: &[u8], i: usize, inside: &dyn Fn(u8) -> bool| {
-        usize::from(!inside(mask[i - side]))
-            + usize::from(!inside(mask[i - 1]))
-            + usize::from(!inside(mask[i + 1]))
-            + usize::from(!inside(mask[i + side]))
-    };
     sets.edges = 0;
     sets.boundary.clear();
     for &(dx, dy) in &sets.inner {
-        let open = open_sides(mask, geo.index(dx, dy), &|v| v == INNER);
+        let open = open_sides(mask, geo.index(dx, dy), side, |v| v == INNER);
         if open > 0 {
             sets.edges += open;
             sets.boundary.push((dx, dy));
         }
     }
+}
 
-    // Ring: pixels outside the region within ring_px (chamfer distance) of it, found in
-    // the region's bounding box grown by the ring width.
-    let ring_rect = Rect::around(&sets.inner, params.ring_px as isize + 1, m);
-    chamfer_in(mask, geo, &ring_rect, |v| v == INNER, ring_dist);
-    let ring_limit = chamfer_limit(params.ring_px);
+/// Number of the 4 neighbours of byte-mask cell `i` that are not `inside`.
+fn open_sides(mask: &[u8], i: usize, side: usize, inside: impl Fn(u8) -> bool) -> usize {
+    usize::from(!inside(mask[i - side]))
+        + usize::from(!inside(mask[i - 1]))
+        + usize::from(!inside(mask[i + 1]))
+        + usize::from(!inside(mask[i + side]))
+}
+
+/// [`Masks::ring`] with byte masks: pixels outside the region within ring_px (chamfer
+/// distance) of it, found in the region's bounding box grown by the ring width.
+fn byte_ring(
+    geo: &Geometry,
+    mask: &[u8],
+    ring_rect: &Rect,
+    ring_limit: i16,
+    ring_dist: &mut Vec<i16>,
+    sets: &mut Sets,
+) {
+    chamfer_in(mask, geo, ring_rect, |v| v == INNER, ring_dist);
     sets.ring.clear();
     for dy in ring_rect.y0..=ring_rect.y1 {
         for dx in ring_rect.x0..=ring_rect.x1 {
@@ -885,7 +1067,21 @@ fn byte_sets(
             }
         }
     }
+}
 
+/// [`Masks::outer`] with byte masks.
+#[allow(clippy::too_many_arguments)]
+fn byte_outer(
+    geo: &Geometry,
+    params: &RegionParams,
+    win: &Window,
+    levels: &Levels,
+    mask: &mut [u8],
+    stack: &mut Vec<(usize, usize)>,
+    rim_dist: &mut Vec<i16>,
+    sets: &mut Sets,
+) {
+    let (m, half, side) = (geo.m, geo.half, geo.side);
     // The outer region contains the region, so it is grown from it.
     sets.outer.clear();
     if let Some(level) = levels.outer {
@@ -909,7 +1105,7 @@ fn byte_sets(
     sets.outer_edges = sets
         .outer
         .iter()
-        .map(|&(dx, dy)| open_sides(mask, geo.index(dx, dy), &|v| v != 0))
+        .map(|&(dx, dy)| open_sides(mask, geo.index(dx, dy), side, |v| v != 0))
         .sum();
     let rim_rect = Rect::around(&sets.outer, 1, m);
     chamfer_in(mask, geo, &rim_rect, |v| v == 0, rim_dist);
@@ -919,16 +1115,6 @@ fn byte_sets(
         let d = rim_rect.padded_index(dx, dy).map_or(0, |i| rim_dist[i]);
         sets.outer_rim.push(d <= rim_limit);
     }
-    (ring_rect, ring_limit)
-}
-
-/// Row masks of one region (see [`Geometry::bit_rows`]).
-struct BitRows<'a> {
-    cand: &'a mut Vec<u64>,
-    inner: &'a mut Vec<u64>,
-    outer: &'a mut Vec<u64>,
-    /// The ring, then region or ring (for the context).
-    ring: &'a mut Vec<u64>,
 }
 
 /// Bit `j` set for each value `values[j]` at least `level` (at most 64 values): the
@@ -1036,46 +1222,52 @@ fn dilate_rows(src: &[u64], lo: usize, hi: usize, ball: &[(isize, u32)], out: &m
     }
 }
 
-/// The region sets from row masks (one `u64` per window row): run-based flood fill,
-/// ring and rim by dilation with the chamfer ball, which is exact: within a rectangle
-/// holding both ends, the two-pass 3-4 chamfer transform gives the free-space 3-4
-/// distance (an optimal path can take its steps in any order, so it splits into a
-/// forward-pass part and a backward-pass part, inside the ends' bounding box).
-#[allow(clippy::needless_range_loop)] // several row arrays indexed alike
-fn bit_sets(
+/// Rows `lo..=hi` of the disc (the peak lies in it: the peak search is not wider), for
+/// the row masks.
+fn disc_rows(geo: &Geometry) -> (usize, usize) {
+    ((-geo.r + geo.m + 1) as usize, (geo.r + geo.m + 1) as usize)
+}
+
+/// The candidate rows of the disc at `level` (bits `m - r..=m + r`, the disc columns),
+/// the peak included.
+fn candidate_rows(
+    geo: &Geometry,
+    bits: &BitGeometry,
+    win: &Window,
+    level: f32,
+    peak: (isize, isize),
+    cand: &mut Vec<u64>,
+) {
+    let (m, r) = (geo.m, geo.r);
+    let (lo, hi) = disc_rows(geo);
+    cand.clear();
+    cand.resize((2 * m + 3) as usize, 0);
+    let rows = cand.iter_mut().zip(&bits.disc).enumerate();
+    for (y, (c, &disc)) in rows.take(hi + 1).skip(lo) {
+        let start = win.at(-r, y as isize - m - 1);
+        let values = &win.hs[start..start + (2 * r + 1) as usize];
+        *c = disc & ge_bits(values, level) << (m - r);
+    }
+    cand[(peak.1 + m + 1) as usize] |= 1 << (peak.0 + m);
+}
+
+/// [`Masks::inner`] with row masks.
+fn bit_inner(
     geo: &Geometry,
     bits: &BitGeometry,
     win: &Window,
     levels: &Levels,
-    rows: BitRows,
+    cand: &mut Vec<u64>,
+    inner: &mut Vec<u64>,
     sets: &mut Sets,
 ) {
     let m = geo.m;
-    let n_rows = (2 * m + 3) as usize;
+    let (lo, hi) = disc_rows(geo);
     let (pdx, pdy) = levels.peak;
-    // Rows of the disc (the peak lies in it: the peak search is not wider).
-    let (lo, hi) = ((-geo.r + m + 1) as usize, (geo.r + m + 1) as usize);
-    // Smoothed H of a row's disc columns `-r..=r` (bits `m - r..=m + r`).
-    let r = geo.r;
-    let row_values = |y: usize| {
-        let start = win.at(-r, y as isize - m - 1);
-        &win.hs[start..start + (2 * r + 1) as usize]
-    };
-    let BitRows {
-        cand,
-        inner,
-        outer,
-        ring,
-    } = rows;
-    cand.clear();
-    cand.resize(n_rows, 0);
-    for y in lo..=hi {
-        cand[y] = bits.disc[y] & ge_bits(row_values(y), levels.threshold) << (m - r);
-    }
+    candidate_rows(geo, bits, win, levels.threshold, levels.peak, cand);
     let peak_row = (pdy + m + 1) as usize;
-    cand[peak_row] |= 1 << (pdx + m);
     inner.clear();
-    inner.resize(n_rows, 0);
+    inner.resize(cand.len(), 0);
     inner[peak_row] = 1 << (pdx + m);
     grow_rows(cand, inner, lo, hi, 1 << peak_row);
 
@@ -1094,31 +1286,55 @@ fn bit_sets(
             b &= b - 1;
         }
     }
+}
 
-    // Ring: the region dilated by the chamfer ball of the ring width, minus the region,
-    // within its rectangle (the region's box grown by ring + 1, inside the window).
+/// [`Masks::ring`] with row masks: the region dilated by the chamfer ball of the ring
+/// width, minus the region, within its rectangle (the region's box grown by ring + 1,
+/// inside the window); then `ring` holds region or ring.
+fn bit_ring(
+    geo: &Geometry,
+    bits: &BitGeometry,
+    inner: &[u64],
+    ring: &mut Vec<u64>,
+    sets: &mut Sets,
+) {
+    let m = geo.m;
+    let (lo, hi) = disc_rows(geo);
+    let n_rows = inner.len();
     ring.clear();
     ring.resize(n_rows, 0);
     dilate_rows(inner, lo, hi, &bits.ring_ball, ring);
     let window = (1u64 << (2 * m + 1)) - 1;
+    for (r, &i) in ring.iter_mut().zip(inner).take(n_rows - 1).skip(1) {
+        *r &= !i & window;
+    }
     sets.ring.clear();
-    for y in 1..n_rows - 1 {
-        ring[y] &= !inner[y] & window;
-    }
     push_cells(ring, 1, n_rows - 2, m, &mut sets.ring);
-    // From here on, `ring` holds region or ring.
-    for y in lo..=hi {
-        ring[y] |= inner[y];
+    for (r, &i) in ring.iter_mut().zip(inner) {
+        *r |= i;
     }
+}
 
-    // Outer region, grown from the region.
+/// [`Masks::outer`] with row masks.
+#[allow(clippy::too_many_arguments)]
+fn bit_outer(
+    geo: &Geometry,
+    bits: &BitGeometry,
+    win: &Window,
+    levels: &Levels,
+    cand: &mut Vec<u64>,
+    inner: &[u64],
+    outer: &mut Vec<u64>,
+    sets: &mut Sets,
+) {
+    let m = geo.m;
+    let (lo, hi) = disc_rows(geo);
+    let n_rows = inner.len();
+    // The outer region, grown from the region.
     outer.clear();
     outer.extend_from_slice(inner);
     if let Some(level) = levels.outer {
-        for y in lo..=hi {
-            cand[y] = bits.disc[y] & ge_bits(row_values(y), level) << (m - r);
-        }
-        cand[peak_row] |= 1 << (pdx + m);
+        candidate_rows(geo, bits, win, level, levels.peak, cand);
         grow_rows(cand, outer, lo, hi, u128::MAX);
     }
     sets.outer.clear();
@@ -1144,8 +1360,8 @@ fn bit_sets(
     let c1 = (64 - cols.leading_zeros()).min(2 * m as u32);
     let rect_cols = (u64::MAX >> (63 - c1)) & (u64::MAX << c0);
     let mut targets = [0u64; MAX_BIT_ROWS];
-    for y in y0..=y1 {
-        targets[y] = rect_cols & !outer[y];
+    for (t, &o) in targets.iter_mut().zip(outer.iter()).take(y1 + 1).skip(y0) {
+        *t = rect_cols & !o;
     }
     let mut near = [0u64; MAX_BIT_ROWS];
     dilate_rows(
@@ -1156,9 +1372,8 @@ fn bit_sets(
         &mut near[..n_rows],
     );
     sets.outer_rim.clear();
-    for y in lo..=hi {
-        let row = outer[y];
-        let rim = row & near[y];
+    for (&row, &close) in outer.iter().zip(near.iter()).take(hi + 1).skip(lo) {
+        let rim = row & close;
         let mut b = row;
         while b != 0 {
             let bit = b & b.wrapping_neg();
@@ -1796,15 +2011,54 @@ mod tests {
                 ..Scratch::default()
             };
             let mut measured = 0;
+            let mut outcomes = [0; 3];
             for row in (0..size).step_by(3) {
                 for col in (0..size).step_by(4) {
-                    let a = measure_with(&planes, col, row, &p, &mut bits);
-                    let b = measure_with(&planes, col, row, &p, &mut bytes);
+                    let peak = find_peak(&planes, col, row, &p, &mut bits);
+                    assert_eq!(peak, find_peak(&planes, col, row, &p, &mut bytes));
+                    let Some(peak) = peak else { continue };
+                    let a = measure_with(&planes, col, row, &p, &peak, &Gates::ALL, &mut bits);
+                    let b = measure_with(&planes, col, row, &p, &peak, &Gates::ALL, &mut bytes);
                     assert_eq!(a, b, "seed ({col}, {row}), {p:?}");
-                    measured += usize::from(a.is_some());
+                    let Outcome::Candidate(full) = a else {
+                        panic!("ungated measurement stopped: {a:?}")
+                    };
+                    measured += 1;
+                    // Gated measurements stop with the same numbers.
+                    let basics = Basics {
+                        centroid_dx: full.centroid_dx,
+                        centroid_dy: full.centroid_dy,
+                        mean_h_od: full.mean_h_od,
+                        peak_h_od: full.peak_h_od,
+                    };
+                    let small = |area: f64| area < 50.0;
+                    let faint = |mean: f64| mean < 0.3;
+                    let lighter = |mean: f64, p90: f64| mean < p90;
+                    let gates = Gates {
+                        drop_area: &small,
+                        not_candidate_by_mean: &faint,
+                        not_candidate_by_context: &lighter,
+                    };
+                    let want = if small(full.area_px) {
+                        outcomes[0] += 1;
+                        Outcome::Dropped
+                    } else if faint(full.mean_h_od)
+                        || lighter(full.mean_h_od, full.context_h_p90_od)
+                    {
+                        outcomes[1] += 1;
+                        Outcome::Nucleus(basics)
+                    } else {
+                        outcomes[2] += 1;
+                        Outcome::Candidate(full)
+                    };
+                    for scratch in [&mut bits, &mut bytes] {
+                        let got = measure_with(&planes, col, row, &p, &peak, &gates, scratch);
+                        assert_eq!(got, want, "gated, seed ({col}, {row})");
+                    }
                 }
             }
             assert!(measured > 100, "{measured}");
+            assert!(outcomes.iter().all(|&n| n > 5), "{outcomes:?}");
             assert!(bits
                 .geometry
                 .as_ref()
