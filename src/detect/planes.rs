@@ -109,8 +109,8 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
         );
         match k {
             // The common cases: 40x slide and 0.5 µm working pixels, 20x slide.
-            2 => luts.box2_row(line(0), line(1), out),
-            1 => luts.box1_row(line(0), out),
+            2 if let Some(small) = &luts.small => luts.box2_row(small, line(0), line(1), out),
+            1 if let Some(small) = &luts.small => luts.box1_row(small, line(0), out),
             _ => {
                 sums.iter_mut().for_each(|s| *s = [0; 3]);
                 for dy in 0..k {
@@ -179,6 +179,20 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
     let h = plane.height.saturating_sub(r0) / factor;
     let mut out = Plane::zeros(w, h);
     let norm = 1.0 / (factor * factor) as f32;
+    if factor == 2 && !force_general_decimation() {
+        // The common case, vectorised: the same value as the general loop below, which
+        // computes `((0 + sum(a0, a1)) + sum(b0, b1)) * norm`; a float sum's starting
+        // zero can only change the sign of a zero result, and adding it to the leading
+        // +0 gives +0 either way.
+        for (row, dst) in out.data.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+            let a = &plane.row(r0 + 2 * row)[c0..c0 + 2 * w];
+            let b = &plane.row(r0 + 2 * row + 1)[c0..c0 + 2 * w];
+            for ((d, pa), pb) in dst.iter_mut().zip(a.chunks_exact(2)).zip(b.chunks_exact(2)) {
+                *d = ((0.0 + (pa[0] + pa[1])) + (pb[0] + pb[1])) * norm;
+            }
+        }
+        return (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f);
+    }
     for row in 0..h {
         let dst = &mut out.data[row * w..(row + 1) * w];
         for k in 0..factor {
@@ -195,13 +209,39 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
     (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f)
 }
 
+/// Whether [`decimate`] skips its factor-2 loop (to test it against the general one).
+#[cfg(not(test))]
+#[inline(always)]
+fn force_general_decimation() -> bool {
+    false
+}
+
+#[cfg(test)]
+thread_local! {
+    static GENERAL_DECIMATION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn force_general_decimation() -> bool {
+    GENERAL_DECIMATION.with(|g| g.get())
+}
+
 /// Deconvolution tables indexed by the sum of `n` samples of one channel: entry `s` holds
 /// that channel's contribution to each stain at the mean intensity `s / n`.
 struct SumLuts {
     /// Per channel, per sum: the contributions to H, E and residual (and a zero lane, so
     /// that one load serves the three stains).
     tables: [Vec<[f32; 4]>; 3],
+    /// The same tables in fixed-size arrays when sums stay below [`SMALL_SUMS`] (boxes of
+    /// at most 4 pixels): a sum masked to that range indexes them without a bounds check.
+    small: Option<[SmallTable; 3]>,
 }
+
+/// Entries of a [`SmallTable`] (a power of two above 4 x 255).
+const SMALL_SUMS: usize = 1024;
+
+/// A deconvolution table of sums below [`SMALL_SUMS`].
+type SmallTable = Box<[[f32; 4]; SMALL_SUMS]>;
 
 impl SumLuts {
     fn new(deconv: &Deconvolver, n: usize) -> SumLuts {
@@ -225,7 +265,14 @@ impl SumLuts {
                 })
                 .collect()
         });
-        SumLuts { tables }
+        let small = (len <= SMALL_SUMS).then(|| {
+            tables.each_ref().map(|t: &Vec<[f32; 4]>| {
+                let mut fixed = Box::new([[0.0f32; 4]; SMALL_SUMS]);
+                fixed[..t.len()].copy_from_slice(t);
+                fixed
+            })
+        });
+        SumLuts { tables, small }
     }
 
     /// H, E and residual of one box sum.
@@ -237,16 +284,24 @@ impl SumLuts {
         [stain(0).max(0.0), stain(1).max(0.0), stain(2)]
     }
 
+    /// [`SumLuts::apply`] with the fixed-size tables (sums below [`SMALL_SUMS`]).
+    #[inline(always)]
+    fn apply_small(small: &[SmallTable; 3], s: [usize; 3]) -> [f32; 3] {
+        let [t0, t1, t2] = small;
+        let mask = SMALL_SUMS - 1;
+        let (x, y, z) = (t0[s[0] & mask], t1[s[1] & mask], t2[s[2] & mask]);
+        let stain = |i: usize| x[i] + y[i] + z[i];
+        [stain(0).max(0.0), stain(1).max(0.0), stain(2)]
+    }
+
     /// One working row from two RGB rows with 2 x 2 boxes, the black test once per block
     /// of pixels (no byte below [`BLACK_LEVEL`], no black pixel).
     #[inline(never)]
-    fn box2_row(&self, a: &[u8], b: &[u8], (h, e, residual): PlaneRows) {
+    fn box2_row(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], (h, e, residual): PlaneRows) {
         const BYTES: usize = BLOCK_PX * 6;
         let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
         let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
-        for (((ab, bb), ((hb, eb), rb)), _) in
-            a.chunks(BYTES).zip(b.chunks(BYTES)).zip(outs).zip(0..)
-        {
+        for ((ab, bb), ((hb, eb), rb)) in a.chunks(BYTES).zip(b.chunks(BYTES)).zip(outs) {
             let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
             if min_byte(ab).min(min_byte(bb)) < BLACK_LEVEL {
                 for (((hv, ev), rv), (p, q)) in px.zip(ab.chunks_exact(6).zip(bb.chunks_exact(6))) {
@@ -270,7 +325,7 @@ impl SumLuts {
                     *q = l + r;
                 }
                 for (((hv, ev), rv), q) in px.zip(quads.chunks_exact(6)) {
-                    [*hv, *ev, *rv] = self.apply([q[0], q[1], q[2]].map(u32::from));
+                    [*hv, *ev, *rv] = Self::apply_small(small, [q[0], q[1], q[2]].map(usize::from));
                 }
             }
         }
@@ -278,19 +333,18 @@ impl SumLuts {
 
     /// One working row from one RGB row (no box), the black test once per block.
     #[inline(never)]
-    fn box1_row(&self, a: &[u8], (h, e, residual): PlaneRows) {
+    fn box1_row(&self, small: &[SmallTable; 3], a: &[u8], (h, e, residual): PlaneRows) {
         let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
         let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
         for (ab, ((hb, eb), rb)) in a.chunks(BLOCK_PX * 3).zip(outs) {
             let dark = min_byte(ab) < BLACK_LEVEL;
             let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
             for (((hv, ev), rv), p) in px.zip(ab.chunks_exact(3)) {
-                let s = if dark {
-                    pixel(p)
+                [*hv, *ev, *rv] = if dark {
+                    self.apply(pixel(p))
                 } else {
-                    [p[0], p[1], p[2]].map(u32::from)
+                    Self::apply_small(small, [p[0], p[1], p[2]].map(usize::from))
                 };
-                [*hv, *ev, *rv] = self.apply(s);
             }
         }
     }
@@ -411,6 +465,32 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn factor_two_decimation_is_the_general_one_bit_for_bit() {
+        let mut p = Plane::zeros(23, 17);
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        for v in p.data.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *v = match state % 8 {
+                0 => 0.0,
+                1..=4 => -0.0,
+                2 => -(((state >> 8) % 100) as f32) * 0.013,
+                _ => ((state >> 8) % 1000) as f32 * 0.0037,
+            };
+        }
+        for (gx, gy) in [(0, 0), (3, 8), (-5, 1)] {
+            let fast = decimate(&p, gx, gy, 2);
+            GENERAL_DECIMATION.with(|g| g.set(true));
+            let general = decimate(&p, gx, gy, 2);
+            GENERAL_DECIMATION.with(|g| g.set(false));
+            assert_eq!((fast.1, fast.2), (general.1, general.2));
+            let bits = |q: &Plane| q.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.0), bits(&general.0), "origin ({gx}, {gy})");
         }
     }
 
