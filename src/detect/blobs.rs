@@ -80,11 +80,7 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
         .map(|&s| blur(h, &Kernel::gaussian(s)))
         .collect();
     let n = h.width * h.height;
-    let mut response = Plane {
-        width: h.width,
-        height: h.height,
-        data: vec![f32::NEG_INFINITY; n],
-    };
+    let mut response = Plane::zeros(h.width, h.height);
     let mut scale_index = vec![0u8; n];
     // Per pixel, scales in order, the first greatest response (strictly greater replaces):
     // eight pixels at a time in registers (vectorises), then the rest one by one.
@@ -115,6 +111,9 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
     }
     for x in full..n {
         best_of(x, &mut response.data[x..x + 1], &mut scale_index[x..x + 1]);
+    }
+    for p in blurred {
+        p.recycle();
     }
     BlobMap {
         response,

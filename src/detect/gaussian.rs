@@ -78,13 +78,18 @@ pub struct Plane {
 }
 
 impl Plane {
-    /// A plane of zeros.
+    /// A plane of zeros (its buffer from this thread's pool, see `buffers.rs`).
     pub fn zeros(width: usize, height: usize) -> Plane {
         Plane {
             width,
             height,
-            data: vec![0.0; width * height],
+            data: super::buffers::zeros(width * height),
         }
+    }
+
+    /// Gives the plane's buffer back to this thread's pool for the next [`Plane::zeros`].
+    pub fn recycle(self) {
+        super::buffers::recycle(self.data);
     }
 
     /// Sample at `(col, row)`; 0 outside the plane (white border).

@@ -23,6 +23,7 @@
 //! raster order, and sums over a region are taken in raster order relative to its seed.
 
 mod blobs;
+mod buffers;
 mod classify;
 pub mod evaluate;
 pub mod gaussian;
@@ -608,8 +609,8 @@ pub fn detect_field(
     let map = blobs::blob_map(&seed_plane, &space);
     let nms_px = seed_mpp.um_to_px(opts.seed_separation_um).round().max(1.0) as usize;
     let seeds = blobs::local_maxima(&map, nms_px, opts.min_blob_response_od as f32);
-    drop(map);
-    drop(seed_plane);
+    map.response.recycle();
+    seed_plane.recycle();
 
     let h_smooth = blur(
         &planes.h,
@@ -759,6 +760,10 @@ pub fn detect_field(
             class: Class::NonMitoticFigure,
             pairing: Pairing::Single,
         });
+    }
+    h_smooth.recycle();
+    for plane in [planes.h, planes.e, planes.residual] {
+        plane.recycle();
     }
     out
 }
