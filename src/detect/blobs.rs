@@ -80,7 +80,8 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
         .map(|&s| blur(h, &Kernel::gaussian(s)))
         .collect();
     let n = h.width * h.height;
-    let mut response = Plane::zeros(h.width, h.height);
+    // Every sample is written below.
+    let mut response = Plane::for_overwrite(h.width, h.height);
     let mut scale_index = vec![0u8; n];
     // Per pixel, scales in order, the first greatest response (strictly greater replaces):
     // eight pixels at a time in registers (vectorises), then the rest one by one.
@@ -110,7 +111,9 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
         si_out.copy_from_slice(&at);
     }
     for x in full..n {
-        best_of(x, &mut response.data[x..x + 1], &mut scale_index[x..x + 1]);
+        let (mut best, mut at) = ([f32::NEG_INFINITY], [0u8]);
+        best_of(x, &mut best, &mut at);
+        (response.data[x], scale_index[x]) = (best[0], at[0]);
     }
     for p in blurred {
         p.recycle();
@@ -255,6 +258,7 @@ mod tests {
             max_sigma_px: 6.0,
             scales: 5,
         };
+        super::super::buffers::pollute();
         let map = blob_map(&p, &space);
         let sigmas = space.blur_sigmas_px();
         let k = space.ratio();

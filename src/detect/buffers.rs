@@ -37,6 +37,28 @@ pub fn zeros(len: usize) -> Vec<f32> {
     }
 }
 
+/// A vector of `len` floats with unspecified values (left from earlier use; zeros where
+/// the buffer grew), for callers that write every element: no clearing pass.
+pub fn for_overwrite(len: usize) -> Vec<f32> {
+    let reused = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let fit = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len() >= len)
+            .min_by_key(|(_, v)| v.len())
+            .map(|(i, _)| i);
+        fit.map(|i| pool.swap_remove(i))
+    });
+    match reused {
+        Some(mut v) => {
+            v.truncate(len);
+            v
+        }
+        None => zeros(len),
+    }
+}
+
 /// Returns a buffer to this thread's pool (dropped when the pool is full).
 pub fn recycle(v: Vec<f32>) {
     if v.capacity() == 0 {
@@ -48,6 +70,16 @@ pub fn recycle(v: Vec<f32>) {
             pool.push(v);
         }
     });
+}
+
+/// Fills this thread's pool with buffers of garbage, so that a test shows whether code
+/// relying on [`for_overwrite`] really writes every element.
+#[cfg(test)]
+pub fn pollute() {
+    POOL.with(|pool| pool.borrow_mut().clear());
+    for k in 0..MAX_POOLED {
+        recycle(vec![1e30; 50_000 + k]);
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +98,10 @@ mod tests {
         recycle(b);
         let c = zeros(5000);
         assert!(c.len() == 5000 && c.iter().all(|&v| v == 0.0));
+        let d = for_overwrite(4000);
+        assert_eq!(d.len(), 4000);
+        recycle(d);
+        recycle(c);
         for _ in 0..2 * MAX_POOLED {
             recycle(vec![1.0; 10]);
         }

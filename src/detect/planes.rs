@@ -91,9 +91,10 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
     let gy0 = (grid_y + r0) / ki;
 
     let luts = SumLuts::new(deconv, k * k);
-    let mut h = Plane::zeros(width, height);
-    let mut e = Plane::zeros(width, height);
-    let mut residual = Plane::zeros(width, height);
+    // Every sample of the three planes is written below.
+    let mut h = Plane::for_overwrite(width, height);
+    let mut e = Plane::for_overwrite(width, height);
+    let mut residual = Plane::for_overwrite(width, height);
     let raw = field.rgb.as_raw();
     let stride = field.rgb.width() as usize * 3;
     let mut sums = vec![[0u32; 3]; width];
@@ -177,9 +178,10 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
     let r0 = (-gy0).rem_euclid(f) as usize;
     let w = plane.width.saturating_sub(c0) / factor;
     let h = plane.height.saturating_sub(r0) / factor;
-    let mut out = Plane::zeros(w, h);
     let norm = 1.0 / (factor * factor) as f32;
     if factor == 2 && !force_general_decimation() {
+        // Every sample is written below.
+        let mut out = Plane::for_overwrite(w, h);
         // The common case, vectorised: the same value as the general loop below, which
         // computes `((0 + sum(a0, a1)) + sum(b0, b1)) * norm`; a float sum's starting
         // zero can only change the sign of a zero result, and adding it to the leading
@@ -193,6 +195,7 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
         }
         return (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f);
     }
+    let mut out = Plane::zeros(w, h);
     for row in 0..h {
         let dst = &mut out.data[row * w..(row + 1) * w];
         for k in 0..factor {
@@ -439,6 +442,7 @@ mod tests {
                 downsample: 1.0,
                 mpp: Mpp::new(mpp).unwrap(),
             };
+            super::super::buffers::pollute();
             let p = work_planes(&field, &d, 0.5);
             assert_eq!(box_factor(field.mpp, 0.5), k);
             let luts = SumLuts::new(&d, k * k);
@@ -484,6 +488,7 @@ mod tests {
             };
         }
         for (gx, gy) in [(0, 0), (3, 8), (-5, 1)] {
+            super::super::buffers::pollute();
             let fast = decimate(&p, gx, gy, 2);
             GENERAL_DECIMATION.with(|g| g.set(true));
             let general = decimate(&p, gx, gy, 2);
