@@ -110,10 +110,13 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
         r_out.copy_from_slice(&best);
         si_out.copy_from_slice(&at);
     }
-    for x in full..n {
+    let rest = response.data[full..]
+        .iter_mut()
+        .zip(&mut scale_index[full..]);
+    for ((r, si), x) in rest.zip(full..) {
         let (mut best, mut at) = ([f32::NEG_INFINITY], [0u8]);
         best_of(x, &mut best, &mut at);
-        (response.data[x], scale_index[x]) = (best[0], at[0]);
+        (*r, *si) = (best[0], at[0]);
     }
     for p in blurred {
         p.recycle();
