@@ -345,8 +345,10 @@ pub struct Scratch {
     stack: Vec<(usize, usize)>,
     ring_dist: Vec<i16>,
     rim_dist: Vec<i16>,
-    /// Row masks (see [`Geometry::bit_rows`]): candidates, region, outer region, ring.
+    /// Row masks (see [`Geometry::bit_rows`]): candidates of the region and of the outer
+    /// region, region, outer region, ring.
     cand: Vec<u64>,
+    cand_outer: Vec<u64>,
     inner_rows: Vec<u64>,
     outer_rows: Vec<u64>,
     ring_rows: Vec<u64>,
@@ -366,6 +368,8 @@ pub struct Scratch {
 struct Sets {
     /// The region.
     inner: Vec<(isize, isize)>,
+    /// Its rows' end points ([`row_end_points`]).
+    inner_points: Vec<(i64, i64)>,
     /// Whether the region touches the edge of its disc.
     clipped: bool,
     /// Number of 4-connected edges between the region and the rest.
@@ -376,6 +380,8 @@ struct Sets {
     ring: Vec<(isize, isize)>,
     /// The outer region.
     outer: Vec<(isize, isize)>,
+    /// Its rows' end points.
+    outer_points: Vec<(i64, i64)>,
     /// Its 4-connected edges.
     outer_edges: usize,
     /// Per outer pixel: within the rim width of the outer region's edge.
@@ -606,6 +612,7 @@ pub fn measure_with(
         ring_dist,
         rim_dist,
         cand,
+        cand_outer,
         inner_rows,
         outer_rows,
         ring_rows,
@@ -636,6 +643,7 @@ pub fn measure_with(
         Some(bits) if !force_bytes => Masks::Bits {
             bits,
             cand,
+            cand_outer,
             inner: inner_rows,
             outer: outer_rows,
             ring: ring_rows,
@@ -771,7 +779,7 @@ pub fn measure_with(
         edge_grad += (gx * gx + gy * gy).sqrt();
     }
     let perimeter_px = sets.edges as f64 * std::f64::consts::FRAC_PI_4;
-    let (hull_pixels, hull_perimeter) = hull_with(pixels, hull);
+    let (hull_pixels, hull_perimeter) = hull_of_points(&sets.inner_points, hull);
 
     let (mut rh, mut re) = (0.0f64, 0.0f64);
     for &(dx, dy) in &sets.ring {
@@ -798,7 +806,7 @@ pub fn measure_with(
             in_n += 1;
         }
     }
-    let outer_shape = shape_of(outer_pixels, sets.outer_edges, hull);
+    let outer_shape = shape_of(outer_pixels, &sets.outer_points, sets.outer_edges, hull);
     let membrane_ratio = if rim_n > 0 && in_n > 0 && in_sum > 0.0 {
         (rim_sum / rim_n as f64) / (in_sum / in_n as f64)
     } else {
@@ -904,6 +912,7 @@ enum Masks<'s> {
     Bits {
         bits: &'s BitGeometry,
         cand: &'s mut Vec<u64>,
+        cand_outer: &'s mut Vec<u64>,
         inner: &'s mut Vec<u64>,
         outer: &'s mut Vec<u64>,
         /// The ring, then region or ring (for the context).
@@ -927,8 +936,12 @@ impl Masks<'_> {
     fn inner(&mut self, geo: &Geometry, win: &Window, levels: &Levels, sets: &mut Sets) {
         match self {
             Masks::Bits {
-                bits, cand, inner, ..
-            } => bit_inner(geo, bits, win, levels, cand, inner, sets),
+                bits,
+                cand,
+                cand_outer,
+                inner,
+                ..
+            } => bit_inner(geo, bits, win, levels, cand, cand_outer, inner, sets),
             Masks::Bytes { mask, stack, .. } => byte_inner(geo, win, levels, mask, stack, sets),
         }
     }
@@ -985,11 +998,11 @@ impl Masks<'_> {
         match self {
             Masks::Bits {
                 bits,
-                cand,
+                cand_outer,
                 inner,
                 outer,
                 ..
-            } => bit_outer(geo, bits, win, levels, cand, inner, outer, sets),
+            } => bit_outer(geo, bits, levels, cand_outer, inner, outer, sets),
             Masks::Bytes {
                 mask,
                 stack,
@@ -1028,6 +1041,7 @@ fn byte_inner(
             }
         }
     }
+    row_end_points(&sets.inner, &mut sets.inner_points);
     sets.edges = 0;
     sets.boundary.clear();
     for &(dx, dy) in &sets.inner {
@@ -1102,6 +1116,7 @@ fn byte_outer(
     } else {
         sets.outer.extend_from_slice(&sets.inner);
     }
+    row_end_points(&sets.outer, &mut sets.outer_points);
     sets.outer_edges = sets
         .outer
         .iter()
@@ -1117,25 +1132,29 @@ fn byte_outer(
     }
 }
 
-/// Bit `j` set for each value `values[j]` at least `level` (at most 64 values): the
-/// comparisons as bytes (vectorised), packed eight at a time by a multiplication that
-/// gathers bit 0 of each byte into the top byte.
+/// Bit `j` set for each value `values[j]` at least `level`, and likewise at `level2`
+/// (at most 64 values): the comparisons as bytes (vectorised), packed eight at a time by
+/// a multiplication that gathers bit 0 of each byte into the top byte.
 #[inline]
-fn ge_bits(values: &[f32], level: f32) -> u64 {
-    let mut flags = [0u8; 64];
-    for (f, &v) in flags.iter_mut().zip(values) {
+fn ge_bits2(values: &[f32], level: f32, level2: f32) -> (u64, u64) {
+    let (mut flags, mut flags2) = ([0u8; 64], [0u8; 64]);
+    for ((f, f2), &v) in flags.iter_mut().zip(flags2.iter_mut()).zip(values) {
         *f = u8::from(v >= level);
+        *f2 = u8::from(v >= level2);
     }
-    let mut bits = 0u64;
-    for (k, c) in flags
-        .chunks_exact(8)
-        .enumerate()
-        .take(values.len().div_ceil(8))
-    {
-        let bytes = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        bits |= (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
-    }
-    bits
+    let pack = |flags: &[u8; 64]| {
+        let mut bits = 0u64;
+        for (k, c) in flags
+            .chunks_exact(8)
+            .enumerate()
+            .take(values.len().div_ceil(8))
+        {
+            let bytes = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            bits |= (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+        }
+        bits
+    };
+    (pack(&flags), pack(&flags2))
 }
 
 /// The union of the runs of ones of `cand` that hold a bit of `seeds`.
@@ -1228,43 +1247,53 @@ fn disc_rows(geo: &Geometry) -> (usize, usize) {
     ((-geo.r + geo.m + 1) as usize, (geo.r + geo.m + 1) as usize)
 }
 
-/// The candidate rows of the disc at `level` (bits `m - r..=m + r`, the disc columns),
-/// the peak included.
+/// The candidate rows of the disc at the region's level, and at the outer region's when
+/// it is lower (bits `m - r..=m + r`, the disc columns), the peak included.
 fn candidate_rows(
     geo: &Geometry,
     bits: &BitGeometry,
     win: &Window,
-    level: f32,
-    peak: (isize, isize),
+    levels: &Levels,
     cand: &mut Vec<u64>,
+    cand_outer: &mut Vec<u64>,
 ) {
     let (m, r) = (geo.m, geo.r);
     let (lo, hi) = disc_rows(geo);
+    let n_rows = (2 * m + 3) as usize;
     cand.clear();
-    cand.resize((2 * m + 3) as usize, 0);
-    let rows = cand.iter_mut().zip(&bits.disc).enumerate();
-    for (y, (c, &disc)) in rows.take(hi + 1).skip(lo) {
+    cand.resize(n_rows, 0);
+    cand_outer.clear();
+    cand_outer.resize(n_rows, 0);
+    let outer_level = levels.outer.unwrap_or(levels.threshold);
+    let rows = cand.iter_mut().zip(cand_outer.iter_mut()).zip(&bits.disc);
+    for (y, ((c, co), &disc)) in rows.enumerate().take(hi + 1).skip(lo) {
         let start = win.at(-r, y as isize - m - 1);
         let values = &win.hs[start..start + (2 * r + 1) as usize];
-        *c = disc & ge_bits(values, level) << (m - r);
+        let (inner_bits, outer_bits) = ge_bits2(values, levels.threshold, outer_level);
+        *c = disc & inner_bits << (m - r);
+        *co = disc & outer_bits << (m - r);
     }
-    cand[(peak.1 + m + 1) as usize] |= 1 << (peak.0 + m);
+    let (peak_row, peak_bit) = ((levels.peak.1 + m + 1) as usize, 1 << (levels.peak.0 + m));
+    cand[peak_row] |= peak_bit;
+    cand_outer[peak_row] |= peak_bit;
 }
 
 /// [`Masks::inner`] with row masks.
+#[allow(clippy::too_many_arguments)]
 fn bit_inner(
     geo: &Geometry,
     bits: &BitGeometry,
     win: &Window,
     levels: &Levels,
     cand: &mut Vec<u64>,
+    cand_outer: &mut Vec<u64>,
     inner: &mut Vec<u64>,
     sets: &mut Sets,
 ) {
     let m = geo.m;
     let (lo, hi) = disc_rows(geo);
     let (pdx, pdy) = levels.peak;
-    candidate_rows(geo, bits, win, levels.threshold, levels.peak, cand);
+    candidate_rows(geo, bits, win, levels, cand, cand_outer);
     let peak_row = (pdy + m + 1) as usize;
     inner.clear();
     inner.resize(cand.len(), 0);
@@ -1273,6 +1302,7 @@ fn bit_inner(
 
     sets.inner.clear();
     push_cells(inner, lo, hi, m, &mut sets.inner);
+    row_mask_end_points(inner, m, &mut sets.inner_points);
     sets.clipped = (lo..=hi).any(|y| inner[y] & bits.disc_edge[y] != 0);
     sets.edges = 0;
     sets.boundary.clear();
@@ -1320,9 +1350,8 @@ fn bit_ring(
 fn bit_outer(
     geo: &Geometry,
     bits: &BitGeometry,
-    win: &Window,
     levels: &Levels,
-    cand: &mut Vec<u64>,
+    cand_outer: &[u64],
     inner: &[u64],
     outer: &mut Vec<u64>,
     sets: &mut Sets,
@@ -1333,12 +1362,12 @@ fn bit_outer(
     // The outer region, grown from the region.
     outer.clear();
     outer.extend_from_slice(inner);
-    if let Some(level) = levels.outer {
-        candidate_rows(geo, bits, win, level, levels.peak, cand);
-        grow_rows(cand, outer, lo, hi, u128::MAX);
+    if levels.outer.is_some() {
+        grow_rows(cand_outer, outer, lo, hi, u128::MAX);
     }
     sets.outer.clear();
     push_cells(outer, lo, hi, m, &mut sets.outer);
+    row_mask_end_points(outer, m, &mut sets.outer_points);
     sets.outer_edges = (lo..=hi)
         .map(|y| {
             let (l, r, u, d) = edges_of(outer, y);
@@ -1405,9 +1434,14 @@ struct Shape {
     irregularity: f64,
 }
 
-/// Shape of `pixels` (sorted by row, then column) with `edges` 4-connected edges to the
-/// outside.
-fn shape_of(pixels: &[(isize, isize)], edges: usize, hull: &mut HullScratch) -> Shape {
+/// Shape of `pixels` (sorted by row, then column; `points` their [`row_end_points`])
+/// with `edges` 4-connected edges to the outside.
+fn shape_of(
+    pixels: &[(isize, isize)],
+    points: &[(i64, i64)],
+    edges: usize,
+    hull: &mut HullScratch,
+) -> Shape {
     let n = pixels.len().max(1) as f64;
     let (mut sx, mut sy) = (0.0f64, 0.0f64);
     for &(dx, dy) in pixels {
@@ -1427,7 +1461,7 @@ fn shape_of(pixels: &[(isize, isize)], edges: usize, hull: &mut HullScratch) -> 
     let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
     let l1 = half_trace + disc;
     let l2 = (half_trace - disc).max(1e-9);
-    let (hull_pixels, hull_perimeter) = hull_with(pixels, hull);
+    let (hull_pixels, hull_perimeter) = hull_of_points(points, hull);
     let perimeter = edges as f64 * std::f64::consts::FRAC_PI_4;
     Shape {
         elongation: (l1 / l2).sqrt(),
@@ -1573,22 +1607,24 @@ pub fn hull_of_rows(pixels: &[(isize, isize)]) -> (f64, f64) {
     hull_with(pixels, &mut HullScratch::default())
 }
 
-/// Buffers of [`hull_with`].
+/// Buffers of [`hull_of_points`].
 #[derive(Debug, Default)]
 struct HullScratch {
-    points: Vec<(i64, i64)>,
     lower: Vec<(i64, i64)>,
     upper: Vec<(i64, i64)>,
 }
 
-/// [`hull_of_rows`] with reused buffers. The hull's vertices are found by Andrew's
-/// monotone chain on the points transposed to (row, column), which come sorted; the
-/// vertex list is then turned into the counter-clockwise order from the smallest
-/// (column, row) that Andrew's chain on (column, row) gives, so that the perimeter is
-/// summed in the same order.
+/// [`hull_of_rows`] with reused buffers.
+#[cfg(test)]
 fn hull_with(pixels: &[(isize, isize)], s: &mut HullScratch) -> (f64, f64) {
-    // Each row's first and last pixel: distinct points sorted by (row, column).
-    let points = &mut s.points;
+    let mut points = Vec::new();
+    row_end_points(pixels, &mut points);
+    hull_of_points(&points, s)
+}
+
+/// Each row's first and last pixel of a pixel set sorted by (row, column): distinct
+/// points sorted by (row, column).
+fn row_end_points(pixels: &[(isize, isize)], points: &mut Vec<(i64, i64)>) {
     points.clear();
     let mut i = 0;
     while i < pixels.len() {
@@ -1603,6 +1639,29 @@ fn hull_with(pixels: &[(isize, isize)], s: &mut HullScratch) -> (f64, f64) {
         }
         i = j;
     }
+}
+
+/// [`row_end_points`] of a row-mask set (row `i` is `dy = i - m - 1`, bit `dx + m`).
+fn row_mask_end_points(rows: &[u64], m: isize, points: &mut Vec<(i64, i64)>) {
+    points.clear();
+    for (y, &row) in rows.iter().enumerate() {
+        if row != 0 {
+            let dy = (y as isize - m - 1) as i64;
+            let (first, last) = (row.trailing_zeros(), 63 - row.leading_zeros());
+            points.push((i64::from(first) - m as i64, dy));
+            if last > first {
+                points.push((i64::from(last) - m as i64, dy));
+            }
+        }
+    }
+}
+
+/// [`hull_of_rows`] from the rows' end points ([`row_end_points`]). The hull's vertices
+/// are found by Andrew's monotone chain on the points transposed to (row, column), which
+/// come sorted; the vertex list is then turned into the counter-clockwise order from the
+/// smallest (column, row) that Andrew's chain on (column, row) gives, so that the
+/// perimeter is summed in the same order.
+fn hull_of_points(points: &[(i64, i64)], s: &mut HullScratch) -> (f64, f64) {
     let (lower, upper) = (&mut s.lower, &mut s.upper);
     lower.clear();
     if points.len() < 3 {
