@@ -99,6 +99,7 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
     let stride = field.rgb.width() as usize * 3;
     let mut sums = vec![[0u32; 3]; width];
     let start = c0 as usize * 3;
+    let simd = Simd::detect();
     for row in 0..height {
         let y = r0 as usize + row * k;
         let line = |dy: usize| &raw[(y + dy) * stride + start..][..width * k * 3];
@@ -110,8 +111,18 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
         );
         match k {
             // The common cases: 40x slide and 0.5 µm working pixels, 20x slide.
-            2 if let Some(small) = &luts.small => luts.box2_row(small, line(0), line(1), out),
-            1 if let Some(small) = &luts.small => luts.box1_row(small, line(0), out),
+            2 if let Some(small) = &luts.small => match simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` says the CPU has AVX2.
+                Simd::Avx2 => unsafe { luts.box2_row_avx2(small, line(0), line(1), out) },
+                _ => luts.box2_row(small, line(0), line(1), out),
+            },
+            1 if let Some(small) = &luts.small => match simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` says the CPU has AVX2.
+                Simd::Avx2 => unsafe { luts.box1_row_avx2(small, line(0), out) },
+                _ => luts.box1_row(small, line(0), out),
+            },
             _ => {
                 sums.iter_mut().for_each(|s| *s = [0; 3]);
                 for dy in 0..k {
@@ -140,6 +151,27 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
         gy0,
         level0_per_px: k as f64 * ds,
         mpp: field.mpp.downsampled(k as f64),
+    }
+}
+
+/// The instruction set of the box and deconvolution loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// Portable code.
+    Portable,
+    /// x86-64 with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Simd {
+    /// The best this CPU runs (portable in tests that ask for it).
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        if !force_portable() && std::arch::is_x86_feature_detected!("avx2") {
+            return Simd::Avx2;
+        }
+        Simd::Portable
     }
 }
 
@@ -219,14 +251,28 @@ fn force_general_decimation() -> bool {
     false
 }
 
+/// Whether [`work_planes`] uses its portable loops even on AVX2 CPUs (to test one
+/// against the other).
+#[cfg(not(test))]
+#[inline(always)]
+fn force_portable() -> bool {
+    false
+}
+
 #[cfg(test)]
 thread_local! {
     static GENERAL_DECIMATION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[cfg(test)]
 fn force_general_decimation() -> bool {
     GENERAL_DECIMATION.with(|g| g.get())
+}
+
+#[cfg(test)]
+fn force_portable() -> bool {
+    PORTABLE.with(|g| g.get())
 }
 
 /// Deconvolution tables indexed by the sum of `n` samples of one channel: entry `s` holds
@@ -298,9 +344,17 @@ impl SumLuts {
     }
 
     /// One working row from two RGB rows with 2 x 2 boxes, the black test once per block
-    /// of pixels (no byte below [`BLACK_LEVEL`], no black pixel).
-    #[inline(never)]
-    fn box2_row(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], (h, e, residual): PlaneRows) {
+    /// of pixels (no byte below [`BLACK_LEVEL`], no black pixel); `apply` is
+    /// [`SumLuts::apply_small`] or a vector version of it.
+    #[inline(always)]
+    fn box2_row_with(
+        &self,
+        small: &[SmallTable; 3],
+        a: &[u8],
+        b: &[u8],
+        (h, e, residual): PlaneRows,
+        apply: impl Fn(&[SmallTable; 3], [usize; 3]) -> [f32; 3],
+    ) {
         const BYTES: usize = BLOCK_PX * 6;
         let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
         let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
@@ -328,15 +382,35 @@ impl SumLuts {
                     *q = l + r;
                 }
                 for (((hv, ev), rv), q) in px.zip(quads.chunks_exact(6)) {
-                    [*hv, *ev, *rv] = Self::apply_small(small, [q[0], q[1], q[2]].map(usize::from));
+                    [*hv, *ev, *rv] = apply(small, [q[0], q[1], q[2]].map(usize::from));
                 }
             }
         }
     }
 
-    /// One working row from one RGB row (no box), the black test once per block.
+    /// [`SumLuts::box2_row_with`] with scalar arithmetic.
     #[inline(never)]
-    fn box1_row(&self, small: &[SmallTable; 3], a: &[u8], (h, e, residual): PlaneRows) {
+    fn box2_row(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], out: PlaneRows) {
+        self.box2_row_with(small, a, b, out, Self::apply_small)
+    }
+
+    /// [`SumLuts::box2_row_with`] with the three stains in the lanes of one SSE vector.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn box2_row_avx2(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], out: PlaneRows) {
+        self.box2_row_with(small, a, b, out, |t, s| apply_small_sse(t, s))
+    }
+
+    /// One working row from one RGB row (no box), the black test once per block; `apply`
+    /// as for [`SumLuts::box2_row_with`].
+    #[inline(always)]
+    fn box1_row_with(
+        &self,
+        small: &[SmallTable; 3],
+        a: &[u8],
+        (h, e, residual): PlaneRows,
+        apply: impl Fn(&[SmallTable; 3], [usize; 3]) -> [f32; 3],
+    ) {
         let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
         let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
         for (ab, ((hb, eb), rb)) in a.chunks(BLOCK_PX * 3).zip(outs) {
@@ -346,11 +420,52 @@ impl SumLuts {
                 [*hv, *ev, *rv] = if dark {
                     self.apply(pixel(p))
                 } else {
-                    Self::apply_small(small, [p[0], p[1], p[2]].map(usize::from))
+                    apply(small, [p[0], p[1], p[2]].map(usize::from))
                 };
             }
         }
     }
+
+    /// [`SumLuts::box1_row_with`] with scalar arithmetic.
+    #[inline(never)]
+    fn box1_row(&self, small: &[SmallTable; 3], a: &[u8], out: PlaneRows) {
+        self.box1_row_with(small, a, out, Self::apply_small)
+    }
+
+    /// [`SumLuts::box1_row_with`] with the three stains in the lanes of one SSE vector.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn box1_row_avx2(&self, small: &[SmallTable; 3], a: &[u8], out: PlaneRows) {
+        self.box1_row_with(small, a, out, |t, s| apply_small_sse(t, s))
+    }
+}
+
+/// [`SumLuts::apply_small`] in the lanes of an SSE vector: lane by lane the same
+/// additions in the same order, and the same maximum with zero (`MAXPS` returns its
+/// second operand, zero, on equality and for NaN, as the scalar `MAXSS` the compiler
+/// emits for `f32::max(v, 0.0)`; the unit tests compare both bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply_small_sse(small: &[SmallTable; 3], s: [usize; 3]) -> [f32; 3] {
+    use std::arch::x86_64::{
+        _mm_add_ps, _mm_cvtss_f32, _mm_max_ps, _mm_movehl_ps, _mm_set_ps, _mm_setzero_ps,
+        _mm_shuffle_ps,
+    };
+    let mask = SMALL_SUMS - 1;
+    let [t0, t1, t2] = small;
+    let lanes = |v: [f32; 4]| _mm_set_ps(v[3], v[2], v[1], v[0]);
+    let (x, y, z) = (
+        lanes(t0[s[0] & mask]),
+        lanes(t1[s[1] & mask]),
+        lanes(t2[s[2] & mask]),
+    );
+    let sum = _mm_add_ps(_mm_add_ps(x, y), z);
+    let clamped = _mm_max_ps(sum, _mm_setzero_ps());
+    [
+        _mm_cvtss_f32(clamped),
+        _mm_cvtss_f32(_mm_shuffle_ps::<0x55>(clamped, clamped)),
+        _mm_cvtss_f32(_mm_movehl_ps(sum, sum)),
+    ]
 }
 
 /// One row of each of the H, E and residual planes.
@@ -423,11 +538,13 @@ mod tests {
             state ^= state << 17;
             state
         };
-        // Rows above 24 have no byte below BLACK_LEVEL (the unrolled paths' fast case).
+        // Rows above 24 have no byte below BLACK_LEVEL (the unrolled paths' fast case), the
+        // first four are white (zero optical density: signed zeros in the tables).
         let img = image::RgbImage::from_fn(75, 41, |_, y| {
             let v = next();
             let px = [v as u8, (v >> 8) as u8, (v >> 16) as u8];
             match ((v >> 32) % 8, y < 24) {
+                (_, true) if y < 4 => image::Rgb([255; 3]),
                 (_, true) => image::Rgb(px.map(|c| c.max(BLACK_LEVEL))),
                 (0, false) => image::Rgb(px.map(|c| c % 12)),
                 (1, false) => image::Rgb([px[0] % 12, px[1], px[2]]),
@@ -444,6 +561,13 @@ mod tests {
             };
             super::super::buffers::pollute();
             let p = work_planes(&field, &d, 0.5);
+            PORTABLE.with(|g| g.set(true));
+            let portable = work_planes(&field, &d, 0.5);
+            PORTABLE.with(|g| g.set(false));
+            let bits = |q: &Plane| q.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p.h), bits(&portable.h), "k {k}");
+            assert_eq!(bits(&p.e), bits(&portable.e), "k {k}");
+            assert_eq!(bits(&p.residual), bits(&portable.residual), "k {k}");
             assert_eq!(box_factor(field.mpp, 0.5), k);
             let luts = SumLuts::new(&d, k * k);
             let (c0, r0) = ((k - 3 % k) % k, (k - 1 % k) % k);
@@ -463,8 +587,8 @@ mod tests {
                     let [hv, ev, rv] = luts.apply(s);
                     let i = row * p.h.width + col;
                     assert_eq!(
-                        (p.h.data[i], p.e.data[i], p.residual.data[i]),
-                        (hv, ev, rv),
+                        [p.h.data[i], p.e.data[i], p.residual.data[i]].map(f32::to_bits),
+                        [hv, ev, rv].map(f32::to_bits),
                         "k {k}, ({col}, {row})"
                     );
                 }
