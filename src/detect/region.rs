@@ -671,29 +671,34 @@ pub fn measure_with(
     if (gates.drop_area)(n) {
         return Outcome::Dropped;
     }
-    let (mut sx, mut sy) = (0.0f64, 0.0f64);
+    // The coordinate sums are exact integers (as their f64 sums in raster order are).
+    let (mut sx, mut sy) = (0isize, 0isize);
     let (mut sh, mut shh, mut se, mut sr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     // Granularity: mean |Laplacian| of the smoothed H over the region, per unit of H.
     let mut lap_sum = 0.0f64;
     let mut h_max = 0.0f32;
     region_h.clear();
-    for &(dx, dy) in pixels {
+    region_h.resize(pixels.len(), 0.0);
+    for (&(dx, dy), rh) in pixels.iter().zip(region_h.iter_mut()) {
         let i = win.at(dx, dy);
-        sx += dx as f64;
-        sy += dy as f64;
+        sx += dx;
+        sy += dy;
         let hv32 = h[i];
-        region_h.push(hv32);
-        h_max = h_max.max(hv32);
+        *rh = hv32;
+        if hv32 > h_max {
+            h_max = hv32;
+        }
         let hv = f64::from(hv32);
         sh += hv;
         shh += hv * hv;
         se += f64::from(e[i]);
         sr += f64::from(residual[i]);
-        let c = hs[i];
-        let lap = hs[i + 1] + hs[i - 1] + hs[i + stride] + hs[i - stride] - 4.0 * c;
+        let nb = &hs[i - stride..=i + stride];
+        let (c, last) = (nb[stride], nb.len() - 1);
+        let lap = nb[stride + 1] + nb[stride - 1] + nb[last] + nb[0] - 4.0 * c;
         lap_sum += f64::from(lap.abs());
     }
-    let (cx, cy) = (sx / n, sy / n);
+    let (cx, cy) = (sx as f64 / n, sy as f64 / n);
     let mean_h = sh / n;
     let basics = Basics {
         centroid_dx: cx,
