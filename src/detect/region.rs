@@ -735,14 +735,13 @@ pub fn measure_with(
     let (context_p50, context_p90) = if context.is_empty() {
         (0.0, 0.0)
     } else {
-        let i90 = (context.len() * 9) / 10;
-        let p90 = *context.select_nth_unstable(i90).1;
-        // After the first selection everything before i90 is <= p90.
-        let i50 = context.len() / 2;
-        let p50 = if i50 < i90 {
-            *context[..i90].select_nth_unstable(i50).1
+        let (i50, i90) = (context.len() / 2, (context.len() * 9) / 10);
+        let p50 = *context.select_nth_unstable(i50).1;
+        // After the first selection everything after i50 is >= p50.
+        let p90 = if i90 > i50 {
+            *context[i50 + 1..].select_nth_unstable(i90 - i50 - 1).1
         } else {
-            p90
+            p50
         };
         (
             f64::from(from_order_key(p50)),
@@ -1708,11 +1707,24 @@ fn hull_of_points(points: &[(i64, i64)], s: &mut HullScratch) -> (f64, f64) {
 /// Lattice points in a closed convex lattice polygon by Pick's theorem
 /// (`A = I + B/2 - 1`, so `I + B = A + B/2 + 1`), and its perimeter plus pi.
 fn hull_lattice_count_and_perimeter(poly: &[(i64, i64)]) -> (f64, f64) {
+    /// Greatest common divisor of two non-negative numbers (Stein's binary algorithm:
+    /// no divisions).
     fn gcd(a: i64, b: i64) -> i64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
+        let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+        if a == 0 || b == 0 {
+            return (a | b) as i64;
+        }
+        let shift = (a | b).trailing_zeros();
+        a >>= a.trailing_zeros();
+        loop {
+            b >>= b.trailing_zeros();
+            if a > b {
+                std::mem::swap(&mut a, &mut b);
+            }
+            b -= a;
+            if b == 0 {
+                return (a << shift) as i64;
+            }
         }
     }
     if poly.is_empty() {
@@ -1962,6 +1974,28 @@ mod tests {
             assert_eq!(got.to_bits(), want.to_bits(), "{values:?}");
         }
         assert_eq!(sums.len(), 2, "both sums occur");
+    }
+
+    #[test]
+    fn hull_gcd_is_euclids() {
+        fn euclid(a: i64, b: i64) -> i64 {
+            if b == 0 {
+                a
+            } else {
+                euclid(b, a % b)
+            }
+        }
+        // The gcd is private to the lattice count; check it through polygons whose edge
+        // vectors run over a grid of (dx, dy).
+        for dx in 0..40i64 {
+            for dy in 0..40i64 {
+                let poly = [(0, 0), (dx, 0), (dx, dy)];
+                let (count, _) = hull_lattice_count_and_perimeter(&poly);
+                let boundary = dx + dy + euclid(dx, dy);
+                let want = (dx * dy + boundary) as f64 / 2.0 + 1.0;
+                assert_eq!(count, want, "({dx}, {dy})");
+            }
+        }
     }
 
     #[test]
