@@ -75,30 +75,51 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
     let sigmas = space.blur_sigmas_px();
     let k = space.ratio();
     let norm = (k.sqrt() / (k - 1.0)) as f32;
-    let mut response = Plane {
-        width: h.width,
-        height: h.height,
-        data: vec![f32::NEG_INFINITY; h.width * h.height],
-    };
-    let mut scale_index = vec![0u8; h.width * h.height];
-    let mut previous = blur(h, &Kernel::gaussian(sigmas[0]));
-    for (i, &s) in sigmas.iter().enumerate().skip(1) {
-        let current = blur(h, &Kernel::gaussian(s));
-        let idx = (i - 1) as u8;
-        for (((r, si), p), c) in response
-            .data
-            .iter_mut()
-            .zip(scale_index.iter_mut())
-            .zip(&previous.data)
-            .zip(&current.data)
-        {
-            let v = (p - c) * norm;
-            if v > *r {
-                *r = v;
-                *si = idx;
+    let blurred: Vec<Plane> = sigmas
+        .iter()
+        .map(|&s| blur(h, &Kernel::gaussian(s)))
+        .collect();
+    let n = h.width * h.height;
+    // Every sample is written below.
+    let mut response = Plane::for_overwrite(h.width, h.height);
+    let mut scale_index = vec![0u8; n];
+    // Per pixel, scales in order, the first greatest response (strictly greater replaces):
+    // eight pixels at a time in registers (vectorises), then the rest one by one.
+    const LANES: usize = 8;
+    let best_of = |x0: usize, best: &mut [f32], at: &mut [u8]| {
+        let lanes = best.len();
+        for (i, pair) in blurred.windows(2).enumerate() {
+            let p = &pair[0].data[x0..x0 + lanes];
+            let c = &pair[1].data[x0..x0 + lanes];
+            for (((b, a), p), c) in best.iter_mut().zip(at.iter_mut()).zip(p).zip(c) {
+                let v = (p - c) * norm;
+                let greater = v > *b;
+                *b = if greater { v } else { *b };
+                *a = if greater { i as u8 } else { *a };
             }
         }
-        previous = current;
+    };
+    let full = n - n % LANES;
+    let outs = response.data[..full]
+        .chunks_exact_mut(LANES)
+        .zip(scale_index[..full].chunks_exact_mut(LANES));
+    for (chunk, (r_out, si_out)) in outs.enumerate() {
+        let mut best = [f32::NEG_INFINITY; LANES];
+        let mut at = [0u8; LANES];
+        best_of(chunk * LANES, &mut best, &mut at);
+        r_out.copy_from_slice(&best);
+        si_out.copy_from_slice(&at);
+    }
+    let rest = response.data[full..]
+        .iter_mut()
+        .zip(&mut scale_index[full..]);
+    for ((r, si), x) in rest.zip(full..) {
+        let (mut best, mut at) = ([f32::NEG_INFINITY], [0u8]);
+        best_of(x, &mut best, &mut at);
+        (*r, *si) = (best[0], at[0]);
+    }
+    for p in blurred {
+        p.recycle();
     }
     BlobMap {
         response,
@@ -114,41 +135,46 @@ pub fn blob_map(h: &Plane, space: &ScaleSpace) -> BlobMap {
 /// is the maximum of the `(2 radius + 1)^2` square around them (pixels outside the plane
 /// are ignored). Of equal maxima within a window, the first in raster order wins, so the
 /// result does not depend on where the plane was cut. Sorted in raster order.
+///
+/// Each pixel above the floor scans its square, its 8 neighbours first, and stops at the
+/// first greater value (or equal one earlier in raster order): most pixels are rejected
+/// by a neighbour.
 pub fn local_maxima(map: &BlobMap, radius_px: usize, min_response_od: f32) -> Vec<Seed> {
     let p = &map.response;
-    let dil = dilate_square(p, radius_px);
     let (w, h) = (p.width, p.height);
-    let r = radius_px as isize;
+    let r = radius_px;
     let mut seeds = Vec::new();
     for row in 0..h {
+        let (y0, y1) = (row.saturating_sub(r), (row + r).min(h - 1));
         for col in 0..w {
             let i = row * w + col;
             let v = p.data[i];
-            if v < min_response_od || v < dil.data[i] {
+            if v < min_response_od {
                 continue;
             }
-            // Ties: reject when an equal value sits earlier in raster order.
-            let mut earlier_tie = false;
-            'scan: for dy in -r..=0 {
-                let yy = row as isize + dy;
-                if yy < 0 {
+            // Beaten by a greater value, or an equal one earlier in raster order.
+            let d = &p.data;
+            if r >= 1 && row >= 1 && row + 1 < h && col >= 1 && col + 1 < w {
+                let (up, down) = (i - w, i + w);
+                let earlier = d[up - 1] >= v || d[up] >= v || d[up + 1] >= v || d[i - 1] >= v;
+                let later = d[i + 1] > v || d[down - 1] > v || d[down] > v || d[down + 1] > v;
+                if earlier || later {
                     continue;
                 }
-                for dx in -r..=r {
-                    if dy == 0 && dx >= 0 {
-                        break 'scan;
-                    }
-                    let xx = col as isize + dx;
-                    if xx < 0 || xx >= w as isize {
-                        continue;
-                    }
-                    if p.data[yy as usize * w + xx as usize] == v {
-                        earlier_tie = true;
-                        break 'scan;
-                    }
-                }
             }
-            if earlier_tie {
+            let (x0, x1) = (col.saturating_sub(r), (col + r).min(w - 1));
+            let beaten_in_row = |yy: usize| {
+                let line = &d[yy * w..(yy + 1) * w];
+                match yy.cmp(&row) {
+                    std::cmp::Ordering::Less => line[x0..=x1].iter().any(|&u| u >= v),
+                    std::cmp::Ordering::Equal => {
+                        line[x0..col].iter().any(|&u| u >= v)
+                            || line[col + 1..=x1].iter().any(|&u| u > v)
+                    }
+                    std::cmp::Ordering::Greater => line[x0..=x1].iter().any(|&u| u > v),
+                }
+            };
+            if (y0..=y1).any(beaten_in_row) {
                 continue;
             }
             let si = usize::from(map.scale_index[i]);
@@ -161,38 +187,6 @@ pub fn local_maxima(map: &BlobMap, radius_px: usize, min_response_od: f32) -> Ve
         }
     }
     seeds
-}
-
-/// Grey-level dilation by a `(2 radius + 1)` square, separable (rows then columns);
-/// outside the plane counts as minus infinity.
-fn dilate_square(p: &Plane, radius: usize) -> Plane {
-    let (w, h) = (p.width, p.height);
-    let mut tmp = Plane::zeros(w, h);
-    for y in 0..h {
-        let src = p.row(y);
-        let dst = &mut tmp.data[y * w..(y + 1) * w];
-        for (x, d) in dst.iter_mut().enumerate() {
-            let lo = x.saturating_sub(radius);
-            let hi = (x + radius + 1).min(w);
-            *d = src[lo..hi]
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-        }
-    }
-    let mut out = Plane::zeros(w, h);
-    for y in 0..h {
-        let lo = y.saturating_sub(radius);
-        let hi = (y + radius + 1).min(h);
-        let dst = &mut out.data[y * w..(y + 1) * w];
-        dst.copy_from_slice(tmp.row(lo));
-        for yy in lo + 1..hi {
-            for (d, s) in dst.iter_mut().zip(tmp.row(yy)) {
-                *d = d.max(*s);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -250,6 +244,48 @@ mod tests {
     }
 
     #[test]
+    fn blob_map_is_the_scale_by_scale_maximum_bit_for_bit() {
+        // The definition: scales in order, a response replaced when strictly greater.
+        let mut p = disc(45, 20.0, 21.0, 6.0, 0.7);
+        let q = disc(45, 33.0, 30.0, 3.0, 0.9);
+        for (a, b) in p.data.iter_mut().zip(&q.data) {
+            *a += b;
+        }
+        let p = Plane {
+            width: 43,
+            height: 47,
+            data: p.data[..43 * 47].to_vec(),
+        };
+        let space = ScaleSpace {
+            min_sigma_px: 1.5,
+            max_sigma_px: 6.0,
+            scales: 5,
+        };
+        super::super::buffers::pollute();
+        let map = blob_map(&p, &space);
+        let sigmas = space.blur_sigmas_px();
+        let k = space.ratio();
+        let norm = (k.sqrt() / (k - 1.0)) as f32;
+        let blurred: Vec<Plane> = sigmas
+            .iter()
+            .map(|&s| blur(&p, &Kernel::gaussian(s)))
+            .collect();
+        for x in 0..p.data.len() {
+            let (mut r, mut si) = (f32::NEG_INFINITY, 0u8);
+            for i in 1..blurred.len() {
+                let v = (blurred[i - 1].data[x] - blurred[i].data[x]) * norm;
+                if v > r {
+                    r = v;
+                    si = (i - 1) as u8;
+                }
+            }
+            assert_eq!(map.response.data[x].to_bits(), r.to_bits(), "pixel {x}");
+            assert_eq!(map.scale_index[x], si, "pixel {x}");
+        }
+        assert!(map.scale_index.iter().any(|&i| i > 0));
+    }
+
+    #[test]
     fn two_separated_discs_give_two_seeds() {
         let mut p = disc(80, 20.0, 40.0, 5.0, 0.6);
         let q = disc(80, 58.0, 40.0, 5.0, 0.9);
@@ -265,6 +301,63 @@ mod tests {
         let pos: Vec<_> = seeds.iter().map(|s| (s.col, s.row)).collect();
         assert_eq!(pos, vec![(20, 40), (58, 40)]);
         assert!(seeds[1].response_od > seeds[0].response_od);
+    }
+
+    /// The definition: at least the floor, no greater value in the square, no equal
+    /// one earlier in raster order.
+    fn maxima_by_definition(map: &BlobMap, r: usize, floor: f32) -> Vec<(usize, usize)> {
+        let p = &map.response;
+        let (w, h) = (p.width, p.height);
+        let mut out = Vec::new();
+        for row in 0..h {
+            for col in 0..w {
+                let v = p.data[row * w + col];
+                let mut keep = v >= floor;
+                for yy in row.saturating_sub(r)..=(row + r).min(h - 1) {
+                    for xx in col.saturating_sub(r)..=(col + r).min(w - 1) {
+                        let u = p.data[yy * w + xx];
+                        keep &= !(u > v || (u == v && (yy, xx) < (row, col)));
+                    }
+                }
+                if keep {
+                    out.push((col, row));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn maxima_match_the_definition_with_many_ties() {
+        // Coarsely quantised noise: plateaus and ties everywhere, also on the borders.
+        let (w, h) = (37, 23);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let data = (0..w * h)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 6) as f32 * 0.25
+            })
+            .collect();
+        let map = BlobMap {
+            response: Plane {
+                width: w,
+                height: h,
+                data,
+            },
+            scale_index: vec![0; w * h],
+            scale_sigma_px: vec![2.0],
+        };
+        for (r, floor) in [(0, 0.5), (1, 0.0), (2, 0.5), (4, 0.25), (30, 0.0)] {
+            let got: Vec<_> = local_maxima(&map, r, floor)
+                .iter()
+                .map(|s| (s.col, s.row))
+                .collect();
+            let want = maxima_by_definition(&map, r, floor);
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "radius {r}, floor {floor}");
+        }
     }
 
     #[test]

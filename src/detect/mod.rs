@@ -23,6 +23,7 @@
 //! raster order, and sums over a region are taken in raster order relative to its seed.
 
 mod blobs;
+mod buffers;
 mod classify;
 pub mod evaluate;
 mod fine;
@@ -631,8 +632,8 @@ pub fn detect_field(
     let map = blobs::blob_map(&seed_plane, &space);
     let nms_px = seed_mpp.um_to_px(opts.seed_separation_um).round().max(1.0) as usize;
     let seeds = blobs::local_maxima(&map, nms_px, opts.min_blob_response_od as f32);
-    drop(map);
-    drop(seed_plane);
+    map.response.recycle();
+    seed_plane.recycle();
 
     let h_smooth = blur(
         &planes.h,
@@ -648,12 +649,13 @@ pub fn detect_field(
     let um_per_px = mpp.um_per_px();
     let level0_um_per_px = mpp.um_per_px() / planes.level0_per_px;
 
-    // Measure every seed's region (seed positions mapped to the working grid: the
-    // middle of their block); seeds that reach the same haematoxylin peak are one
-    // candidate, the one with the strongest blob response (the first in raster order on
-    // a tie).
+    // Every seed's haematoxylin peak (seed positions mapped to the working grid: the
+    // middle of their block); seeds that reach the same peak are one candidate, the one
+    // with the strongest blob response (the first in raster order on a tie). Only those
+    // are measured, each as far as the decisions on it need.
     let (w_plane, h_plane) = (planes.h.width as i64, planes.h.height as i64);
-    let mut measured: Vec<(usize, blobs::Seed, usize, usize, region::RegionMeasure)> = Vec::new();
+    let mut peaks: Vec<(usize, blobs::Seed, usize, usize, region::Peak)> = Vec::new();
+    let mut scratch = region::Scratch::default();
     for (order, seed) in seeds.iter().enumerate() {
         let f = seed_factor as i64;
         let col = (sgx0 + seed.col as i64) * f + f / 2 - planes.gx0;
@@ -662,40 +664,72 @@ pub fn detect_field(
             continue;
         }
         let (col, row) = (col as usize, row as usize);
-        if let Some(m) = region::measure(&region_planes, col, row, &params) {
-            measured.push((order, *seed, col, row, m));
+        if let Some(p) = region::find_peak(&region_planes, col, row, &params, &mut scratch) {
+            peaks.push((order, *seed, col, row, p));
         }
     }
-    let peak_key = |c: usize, r: usize, m: &region::RegionMeasure| {
+    let peak_key = |c: usize, r: usize, p: &region::Peak| {
         (
-            planes.gx0 + c as i64 + m.peak_dx as i64,
-            planes.gy0 + r as i64 + m.peak_dy as i64,
+            planes.gx0 + c as i64 + p.dx as i64,
+            planes.gy0 + r as i64 + p.dy as i64,
         )
     };
     let mut best: std::collections::HashMap<(i64, i64), (f32, usize)> =
         std::collections::HashMap::new();
-    for (order, seed, c, r, m) in &measured {
-        let key = peak_key(*c, *r, m);
+    for (order, seed, c, r, p) in &peaks {
+        let key = peak_key(*c, *r, p);
         let entry = best.entry(key).or_insert((seed.response_od, *order));
         if seed.response_od > entry.0 {
             *entry = (seed.response_od, *order);
         }
     }
 
+    let gates = region::Gates {
+        drop_area: &|area_px| mpp.px2_to_um2(area_px) < opts.min_area_um2,
+        not_candidate_by_mean: &|mean_h_od| mean_h_od < opts.min_candidate_mean_h_od,
+        not_candidate_by_context: &|mean_h_od, p90_od| {
+            mean_h_od < opts.min_candidate_context_ratio * p90_od
+        },
+    };
     let mut out = FieldDetections::default();
-    for (order, seed, col, row, m) in &measured {
-        if best.get(&peak_key(*col, *row, m)).map(|b| b.1) != Some(*order) {
-            continue;
-        }
-        let area_um2 = mpp.px2_to_um2(m.area_px);
-        if area_um2 < opts.min_area_um2 {
+    for (order, seed, col, row, p) in &peaks {
+        if best.get(&peak_key(*col, *row, p)).map(|b| b.1) != Some(*order) {
             continue;
         }
         // Global working-grid coordinates first (exact integers), then the offset.
-        let gx = (planes.gx0 + *col as i64) as f64 + m.centroid_dx;
-        let gy = (planes.gy0 + *row as i64) as f64 + m.centroid_dy;
-        let x_px = (gx + 0.5) * planes.level0_per_px;
-        let y_px = (gy + 0.5) * planes.level0_per_px;
+        let position = |dx: f64, dy: f64| {
+            let gx = (planes.gx0 + *col as i64) as f64 + dx;
+            let gy = (planes.gy0 + *row as i64) as f64 + dy;
+            (
+                (gx + 0.5) * planes.level0_per_px,
+                (gy + 0.5) * planes.level0_per_px,
+            )
+        };
+        let m = match region::measure_with(
+            &region_planes,
+            *col,
+            *row,
+            &params,
+            p,
+            &gates,
+            &mut scratch,
+        ) {
+            region::Outcome::Dropped => continue,
+            region::Outcome::Nucleus(b) => {
+                let (x_px, y_px) = position(b.centroid_dx, b.centroid_dy);
+                out.nuclei.push(NucleusSample {
+                    x_px,
+                    y_px,
+                    mean_h_od: b.mean_h_od,
+                    max_h_od: b.peak_h_od,
+                });
+                out.stats.add(b.mean_h_od, b.peak_h_od);
+                continue;
+            }
+            region::Outcome::Candidate(m) => m,
+        };
+        let area_um2 = mpp.px2_to_um2(m.area_px);
+        let (x_px, y_px) = position(m.centroid_dx, m.centroid_dy);
         let integrated_h_od_um2 = mpp.px2_to_um2(m.outer_excess_od_px);
         out.nuclei.push(NucleusSample {
             x_px,
@@ -704,11 +738,6 @@ pub fn detect_field(
             max_h_od: m.peak_h_od,
         });
         out.stats.add(m.mean_h_od, m.peak_h_od);
-        if m.mean_h_od < opts.min_candidate_mean_h_od
-            || m.mean_h_od < opts.min_candidate_context_ratio * m.context_h_p90_od
-        {
-            continue;
-        }
         let features = Features {
             area_um2,
             mean_h_od: m.mean_h_od,
@@ -771,6 +800,10 @@ pub fn detect_field(
             class: Class::NonMitoticFigure,
             pairing: Pairing::Single,
         });
+    }
+    h_smooth.recycle();
+    for plane in [planes.h, planes.e, planes.residual] {
+        plane.recycle();
     }
     out
 }

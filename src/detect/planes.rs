@@ -91,63 +91,56 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
     let gy0 = (grid_y + r0) / ki;
 
     let luts = SumLuts::new(deconv, k * k);
-    let mut h = Plane::zeros(width, height);
-    let mut e = Plane::zeros(width, height);
-    let mut residual = Plane::zeros(width, height);
+    // Every sample of the three planes is written below.
+    let mut h = Plane::for_overwrite(width, height);
+    let mut e = Plane::for_overwrite(width, height);
+    let mut residual = Plane::for_overwrite(width, height);
     let raw = field.rgb.as_raw();
     let stride = field.rgb.width() as usize * 3;
     let mut sums = vec![[0u32; 3]; width];
+    let start = c0 as usize * 3;
+    let simd = Simd::detect();
     for row in 0..height {
-        sums.iter_mut().for_each(|s| *s = [0; 3]);
-        if k == 2 {
-            // The common case (40x slide, 0.5 µm working pixels), unrolled.
-            let y = r0 as usize + row * 2;
-            let start = c0 as usize * 3;
-            let (a, b) = (
-                &raw[y * stride..(y + 1) * stride],
-                &raw[(y + 1) * stride..(y + 2) * stride],
-            );
-            for (col, s) in sums.iter_mut().enumerate() {
-                let i = start + col * 6;
-                let [p, q, r, t] = [
-                    pixel(&a[i..i + 3]),
-                    pixel(&a[i + 3..i + 6]),
-                    pixel(&b[i..i + 3]),
-                    pixel(&b[i + 3..i + 6]),
-                ];
-                *s = [
-                    p[0] + q[0] + r[0] + t[0],
-                    p[1] + q[1] + r[1] + t[1],
-                    p[2] + q[2] + r[2] + t[2],
-                ];
-            }
-        }
-        for dy in (0..k).filter(|_| k != 2) {
-            let y = r0 as usize + row * k + dy;
-            let line = &raw[y * stride..(y + 1) * stride];
-            let start = c0 as usize * 3;
-            for (col, s) in sums.iter_mut().enumerate() {
-                let base = start + col * k * 3;
-                for px in line[base..base + 3 * k].chunks_exact(3) {
-                    if px[0].max(px[1]).max(px[2]) < BLACK_LEVEL {
-                        // No stain information: read as background.
-                        s[0] += 255;
-                        s[1] += 255;
-                        s[2] += 255;
-                    } else {
-                        s[0] += u32::from(px[0]);
-                        s[1] += u32::from(px[1]);
-                        s[2] += u32::from(px[2]);
+        let y = r0 as usize + row * k;
+        let line = |dy: usize| &raw[(y + dy) * stride + start..][..width * k * 3];
+        let rows = row * width..(row + 1) * width;
+        let out = (
+            &mut h.data[rows.clone()],
+            &mut e.data[rows.clone()],
+            &mut residual.data[rows],
+        );
+        match k {
+            // The common cases: 40x slide and 0.5 µm working pixels, 20x slide.
+            2 if let Some(small) = &luts.small => match simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` says the CPU has AVX2.
+                Simd::Avx2 => unsafe { luts.box2_row_avx2(small, line(0), line(1), out) },
+                _ => luts.box2_row(small, line(0), line(1), out),
+            },
+            1 if let Some(small) = &luts.small => match simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` says the CPU has AVX2.
+                Simd::Avx2 => unsafe { luts.box1_row_avx2(small, line(0), out) },
+                _ => luts.box1_row(small, line(0), out),
+            },
+            _ => {
+                sums.iter_mut().for_each(|s| *s = [0; 3]);
+                for dy in 0..k {
+                    let l = line(dy);
+                    for (s, block) in sums.iter_mut().zip(l.chunks_exact(3 * k)) {
+                        for px in block.chunks_exact(3) {
+                            let [r, g, b] = pixel(px);
+                            s[0] += r;
+                            s[1] += g;
+                            s[2] += b;
+                        }
                     }
                 }
+                let (hs, es, rs) = out;
+                for (((hv, ev), rv), s) in hs.iter_mut().zip(es).zip(rs).zip(&sums) {
+                    [*hv, *ev, *rv] = luts.apply(*s);
+                }
             }
-        }
-        let off = row * width;
-        for (col, s) in sums.iter().enumerate() {
-            let [hv, ev, rv] = luts.apply(*s);
-            h.data[off + col] = hv;
-            e.data[off + col] = ev;
-            residual.data[off + col] = rv;
         }
     }
     WorkPlanes {
@@ -159,6 +152,36 @@ pub fn work_planes(field: &FieldImage, deconv: &Deconvolver, working_mpp_um: f64
         level0_per_px: k as f64 * ds,
         mpp: field.mpp.downsampled(k as f64),
     }
+}
+
+/// The instruction set of the box and deconvolution loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// Portable code.
+    Portable,
+    /// x86-64 with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Simd {
+    /// The best this CPU runs (portable in tests that ask for it).
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        if !force_portable() && std::arch::is_x86_feature_detected!("avx2") {
+            return Simd::Avx2;
+        }
+        Simd::Portable
+    }
+}
+
+/// Output pixels per test for black (see [`work_planes`]).
+const BLOCK_PX: usize = 16;
+
+/// The smallest byte of `bytes`.
+#[inline(always)]
+fn min_byte(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(u8::MAX, |m, &v| m.min(v))
 }
 
 /// One RGB8 pixel as u32 channels, neutral black (below [`BLACK_LEVEL`]) read as white;
@@ -187,8 +210,24 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
     let r0 = (-gy0).rem_euclid(f) as usize;
     let w = plane.width.saturating_sub(c0) / factor;
     let h = plane.height.saturating_sub(r0) / factor;
-    let mut out = Plane::zeros(w, h);
     let norm = 1.0 / (factor * factor) as f32;
+    if factor == 2 && !force_general_decimation() {
+        // Every sample is written below.
+        let mut out = Plane::for_overwrite(w, h);
+        // The common case, vectorised: the same value as the general loop below, which
+        // computes `((0 + sum(a0, a1)) + sum(b0, b1)) * norm`; a float sum's starting
+        // zero can only change the sign of a zero result, and adding it to the leading
+        // +0 gives +0 either way.
+        for (row, dst) in out.data.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+            let a = &plane.row(r0 + 2 * row)[c0..c0 + 2 * w];
+            let b = &plane.row(r0 + 2 * row + 1)[c0..c0 + 2 * w];
+            for ((d, pa), pb) in dst.iter_mut().zip(a.chunks_exact(2)).zip(b.chunks_exact(2)) {
+                *d = ((0.0 + (pa[0] + pa[1])) + (pb[0] + pb[1])) * norm;
+            }
+        }
+        return (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f);
+    }
+    let mut out = Plane::zeros(w, h);
     for row in 0..h {
         let dst = &mut out.data[row * w..(row + 1) * w];
         for k in 0..factor {
@@ -205,12 +244,53 @@ pub fn decimate(plane: &Plane, gx0: i64, gy0: i64, factor: usize) -> (Plane, i64
     (out, (gx0 + c0 as i64) / f, (gy0 + r0 as i64) / f)
 }
 
+/// Whether [`decimate`] skips its factor-2 loop (to test it against the general one).
+#[cfg(not(test))]
+#[inline(always)]
+fn force_general_decimation() -> bool {
+    false
+}
+
+/// Whether [`work_planes`] uses its portable loops even on AVX2 CPUs (to test one
+/// against the other).
+#[cfg(not(test))]
+#[inline(always)]
+fn force_portable() -> bool {
+    false
+}
+
+#[cfg(test)]
+thread_local! {
+    static GENERAL_DECIMATION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn force_general_decimation() -> bool {
+    GENERAL_DECIMATION.with(|g| g.get())
+}
+
+#[cfg(test)]
+fn force_portable() -> bool {
+    PORTABLE.with(|g| g.get())
+}
+
 /// Deconvolution tables indexed by the sum of `n` samples of one channel: entry `s` holds
 /// that channel's contribution to each stain at the mean intensity `s / n`.
 struct SumLuts {
-    /// `[channel][stain]` tables, stain order H, E, residual.
-    tables: [[Vec<f32>; 3]; 3],
+    /// Per channel, per sum: the contributions to H, E and residual (and a zero lane, so
+    /// that one load serves the three stains).
+    tables: [Vec<[f32; 4]>; 3],
+    /// The same tables in fixed-size arrays when sums stay below [`SMALL_SUMS`] (boxes of
+    /// at most 4 pixels): a sum masked to that range indexes them without a bounds check.
+    small: Option<[SmallTable; 3]>,
 }
+
+/// Entries of a [`SmallTable`] (a power of two above 4 x 255).
+const SMALL_SUMS: usize = 1024;
+
+/// A deconvolution table of sums below [`SMALL_SUMS`].
+type SmallTable = Box<[[f32; 4]; SMALL_SUMS]>;
 
 impl SumLuts {
     fn new(deconv: &Deconvolver, n: usize) -> SumLuts {
@@ -223,29 +303,173 @@ impl SumLuts {
             .unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
         let len = 255 * n + 1;
         let tables = std::array::from_fn(|c| {
-            std::array::from_fn(|s| {
-                (0..len)
-                    .map(|sum| {
-                        let mean = (sum as f64 / n as f64).max(0.5);
-                        // Clamped at 0 like `stain::optical_density`: brighter than the
-                        // background is background.
-                        let od = (-(mean / background[c]).log10()).max(0.0);
-                        (od * inv[c][s]) as f32
-                    })
-                    .collect()
+            (0..len)
+                .map(|sum| {
+                    let mean = (sum as f64 / n as f64).max(0.5);
+                    // Clamped at 0 like `stain::optical_density`: brighter than the
+                    // background is background.
+                    let od = (-(mean / background[c]).log10()).max(0.0);
+                    let [h, e, r] = [0, 1, 2].map(|s| (od * inv[c][s]) as f32);
+                    [h, e, r, 0.0]
+                })
+                .collect()
+        });
+        let small = (len <= SMALL_SUMS).then(|| {
+            tables.each_ref().map(|t: &Vec<[f32; 4]>| {
+                let mut fixed = Box::new([[0.0f32; 4]; SMALL_SUMS]);
+                fixed[..t.len()].copy_from_slice(t);
+                fixed
             })
         });
-        SumLuts { tables }
+        SumLuts { tables, small }
     }
 
-    #[inline]
+    /// H, E and residual of one box sum.
+    #[inline(always)]
     fn apply(&self, s: [u32; 3]) -> [f32; 3] {
-        let t = &self.tables;
-        let [r, g, b] = s.map(|v| v as usize);
-        let stain = |i: usize| t[0][i][r] + t[1][i][g] + t[2][i][b];
+        let [t0, t1, t2] = &self.tables;
+        let (x, y, z) = (t0[s[0] as usize], t1[s[1] as usize], t2[s[2] as usize]);
+        let stain = |i: usize| x[i] + y[i] + z[i];
         [stain(0).max(0.0), stain(1).max(0.0), stain(2)]
     }
+
+    /// [`SumLuts::apply`] with the fixed-size tables (sums below [`SMALL_SUMS`]).
+    #[inline(always)]
+    fn apply_small(small: &[SmallTable; 3], s: [usize; 3]) -> [f32; 3] {
+        let [t0, t1, t2] = small;
+        let mask = SMALL_SUMS - 1;
+        let (x, y, z) = (t0[s[0] & mask], t1[s[1] & mask], t2[s[2] & mask]);
+        let stain = |i: usize| x[i] + y[i] + z[i];
+        [stain(0).max(0.0), stain(1).max(0.0), stain(2)]
+    }
+
+    /// One working row from two RGB rows with 2 x 2 boxes, the black test once per block
+    /// of pixels (no byte below [`BLACK_LEVEL`], no black pixel); `apply` is
+    /// [`SumLuts::apply_small`] or a vector version of it.
+    #[inline(always)]
+    fn box2_row_with(
+        &self,
+        small: &[SmallTable; 3],
+        a: &[u8],
+        b: &[u8],
+        (h, e, residual): PlaneRows,
+        apply: impl Fn(&[SmallTable; 3], [usize; 3]) -> [f32; 3],
+    ) {
+        const BYTES: usize = BLOCK_PX * 6;
+        let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
+        let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
+        for ((ab, bb), ((hb, eb), rb)) in a.chunks(BYTES).zip(b.chunks(BYTES)).zip(outs) {
+            let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
+            if min_byte(ab).min(min_byte(bb)) < BLACK_LEVEL {
+                for (((hv, ev), rv), (p, q)) in px.zip(ab.chunks_exact(6).zip(bb.chunks_exact(6))) {
+                    let [p0, p1, q0, q1] = [
+                        pixel(&p[..3]),
+                        pixel(&p[3..]),
+                        pixel(&q[..3]),
+                        pixel(&q[3..]),
+                    ];
+                    [*hv, *ev, *rv] =
+                        self.apply(std::array::from_fn(|c| p0[c] + p1[c] + q0[c] + q1[c]));
+                }
+            } else {
+                // Vertical pairs (lanes of u16), then horizontal pairs of pixels.
+                let mut pairs = [0u16; BYTES];
+                for ((t, &x), &y) in pairs.iter_mut().zip(ab).zip(bb) {
+                    *t = u16::from(x) + u16::from(y);
+                }
+                let mut quads = [0u16; BYTES];
+                for ((q, &l), &r) in quads.iter_mut().zip(&pairs).zip(&pairs[3..]) {
+                    *q = l + r;
+                }
+                for (((hv, ev), rv), q) in px.zip(quads.chunks_exact(6)) {
+                    [*hv, *ev, *rv] = apply(small, [q[0], q[1], q[2]].map(usize::from));
+                }
+            }
+        }
+    }
+
+    /// [`SumLuts::box2_row_with`] with scalar arithmetic.
+    #[inline(never)]
+    fn box2_row(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], out: PlaneRows) {
+        self.box2_row_with(small, a, b, out, Self::apply_small)
+    }
+
+    /// [`SumLuts::box2_row_with`] with the three stains in the lanes of one SSE vector.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn box2_row_avx2(&self, small: &[SmallTable; 3], a: &[u8], b: &[u8], out: PlaneRows) {
+        self.box2_row_with(small, a, b, out, |t, s| apply_small_sse(t, s))
+    }
+
+    /// One working row from one RGB row (no box), the black test once per block; `apply`
+    /// as for [`SumLuts::box2_row_with`].
+    #[inline(always)]
+    fn box1_row_with(
+        &self,
+        small: &[SmallTable; 3],
+        a: &[u8],
+        (h, e, residual): PlaneRows,
+        apply: impl Fn(&[SmallTable; 3], [usize; 3]) -> [f32; 3],
+    ) {
+        let outs = h.chunks_mut(BLOCK_PX).zip(e.chunks_mut(BLOCK_PX));
+        let outs = outs.zip(residual.chunks_mut(BLOCK_PX));
+        for (ab, ((hb, eb), rb)) in a.chunks(BLOCK_PX * 3).zip(outs) {
+            let dark = min_byte(ab) < BLACK_LEVEL;
+            let px = hb.iter_mut().zip(eb.iter_mut()).zip(rb.iter_mut());
+            for (((hv, ev), rv), p) in px.zip(ab.chunks_exact(3)) {
+                [*hv, *ev, *rv] = if dark {
+                    self.apply(pixel(p))
+                } else {
+                    apply(small, [p[0], p[1], p[2]].map(usize::from))
+                };
+            }
+        }
+    }
+
+    /// [`SumLuts::box1_row_with`] with scalar arithmetic.
+    #[inline(never)]
+    fn box1_row(&self, small: &[SmallTable; 3], a: &[u8], out: PlaneRows) {
+        self.box1_row_with(small, a, out, Self::apply_small)
+    }
+
+    /// [`SumLuts::box1_row_with`] with the three stains in the lanes of one SSE vector.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn box1_row_avx2(&self, small: &[SmallTable; 3], a: &[u8], out: PlaneRows) {
+        self.box1_row_with(small, a, out, |t, s| apply_small_sse(t, s))
+    }
 }
+
+/// [`SumLuts::apply_small`] in the lanes of an SSE vector: lane by lane the same
+/// additions in the same order, and the same maximum with zero (`MAXPS` returns its
+/// second operand, zero, on equality and for NaN, as the scalar `MAXSS` the compiler
+/// emits for `f32::max(v, 0.0)`; the unit tests compare both bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply_small_sse(small: &[SmallTable; 3], s: [usize; 3]) -> [f32; 3] {
+    use std::arch::x86_64::{
+        _mm_add_ps, _mm_cvtss_f32, _mm_max_ps, _mm_movehl_ps, _mm_set_ps, _mm_setzero_ps,
+        _mm_shuffle_ps,
+    };
+    let mask = SMALL_SUMS - 1;
+    let [t0, t1, t2] = small;
+    let lanes = |v: [f32; 4]| _mm_set_ps(v[3], v[2], v[1], v[0]);
+    let (x, y, z) = (
+        lanes(t0[s[0] & mask]),
+        lanes(t1[s[1] & mask]),
+        lanes(t2[s[2] & mask]),
+    );
+    let sum = _mm_add_ps(_mm_add_ps(x, y), z);
+    let clamped = _mm_max_ps(sum, _mm_setzero_ps());
+    [
+        _mm_cvtss_f32(clamped),
+        _mm_cvtss_f32(_mm_shuffle_ps::<0x55>(clamped, clamped)),
+        _mm_cvtss_f32(_mm_movehl_ps(sum, sum)),
+    ]
+}
+
+/// One row of each of the H, E and residual planes.
+type PlaneRows<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 #[cfg(test)]
 mod tests {
@@ -300,6 +524,103 @@ mod tests {
         assert_eq!((d.width, d.height, gx, gy), (3, 2, 2, 2));
         // Block of plane columns 1..3, rows 0..2: (1 + 2 + 8 + 9) / 4.
         assert_eq!(d.data[0], 5.0);
+    }
+
+    #[test]
+    fn box_paths_match_a_direct_sum() {
+        // Random pixels, some neutral black, some with one dark channel, for the
+        // unrolled 2 x 2 and 1 x 1 paths and the general one.
+        let d = deconv();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Rows above 24 have no byte below BLACK_LEVEL (the unrolled paths' fast case), the
+        // first four are white (zero optical density: signed zeros in the tables).
+        let img = image::RgbImage::from_fn(75, 41, |_, y| {
+            let v = next();
+            let px = [v as u8, (v >> 8) as u8, (v >> 16) as u8];
+            match ((v >> 32) % 8, y < 24) {
+                (_, true) if y < 4 => image::Rgb([255; 3]),
+                (_, true) => image::Rgb(px.map(|c| c.max(BLACK_LEVEL))),
+                (0, false) => image::Rgb(px.map(|c| c % 12)),
+                (1, false) => image::Rgb([px[0] % 12, px[1], px[2]]),
+                _ => image::Rgb(px),
+            }
+        });
+        for (mpp, k) in [(0.25, 2), (0.5, 1), (0.17, 3)] {
+            let field = FieldImage {
+                rgb: &img,
+                origin_x_px: 3.0,
+                origin_y_px: 1.0,
+                downsample: 1.0,
+                mpp: Mpp::new(mpp).unwrap(),
+            };
+            super::super::buffers::pollute();
+            let p = work_planes(&field, &d, 0.5);
+            PORTABLE.with(|g| g.set(true));
+            let portable = work_planes(&field, &d, 0.5);
+            PORTABLE.with(|g| g.set(false));
+            let bits = |q: &Plane| q.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p.h), bits(&portable.h), "k {k}");
+            assert_eq!(bits(&p.e), bits(&portable.e), "k {k}");
+            assert_eq!(bits(&p.residual), bits(&portable.residual), "k {k}");
+            assert_eq!(box_factor(field.mpp, 0.5), k);
+            let luts = SumLuts::new(&d, k * k);
+            let (c0, r0) = ((k - 3 % k) % k, (k - 1 % k) % k);
+            assert_eq!((p.h.width, p.h.height), ((75 - c0) / k, (41 - r0) / k));
+            for row in 0..p.h.height {
+                for col in 0..p.h.width {
+                    let mut s = [0u32; 3];
+                    for y in r0 + row * k..r0 + row * k + k {
+                        for x in c0 + col * k..c0 + col * k + k {
+                            let px = img.get_pixel(x as u32, y as u32).0;
+                            let black = px.iter().all(|&c| c < BLACK_LEVEL);
+                            for c in 0..3 {
+                                s[c] += if black { 255 } else { u32::from(px[c]) };
+                            }
+                        }
+                    }
+                    let [hv, ev, rv] = luts.apply(s);
+                    let i = row * p.h.width + col;
+                    assert_eq!(
+                        [p.h.data[i], p.e.data[i], p.residual.data[i]].map(f32::to_bits),
+                        [hv, ev, rv].map(f32::to_bits),
+                        "k {k}, ({col}, {row})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn factor_two_decimation_is_the_general_one_bit_for_bit() {
+        let mut p = Plane::zeros(23, 17);
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        for v in p.data.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *v = match state % 8 {
+                0 => 0.0,
+                1..=4 => -0.0,
+                5 => -(((state >> 8) % 100) as f32) * 0.013,
+                _ => ((state >> 8) % 1000) as f32 * 0.0037,
+            };
+        }
+        for (gx, gy) in [(0, 0), (3, 8), (-5, 1)] {
+            super::super::buffers::pollute();
+            let fast = decimate(&p, gx, gy, 2);
+            GENERAL_DECIMATION.with(|g| g.set(true));
+            let general = decimate(&p, gx, gy, 2);
+            GENERAL_DECIMATION.with(|g| g.set(false));
+            assert_eq!((fast.1, fast.2), (general.1, general.2));
+            let bits = |q: &Plane| q.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.0), bits(&general.0), "origin ({gx}, {gy})");
+        }
     }
 
     #[test]
