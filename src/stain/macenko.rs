@@ -41,8 +41,13 @@ pub struct MacenkoOptions {
     /// with the Ruifrok eosin vector (0.07, 0.99, 0.11), the all-channel rule leaves no
     /// pure-eosin pixel and misses eosin by about 20 degrees, the norm rule by about 1.
     pub tissue_rule: TissueRule,
-    /// Angle percentile alpha in percent, 0 < alpha < 50; default 1 as in the paper: the
-    /// stain directions are the alpha and 100 - alpha percentiles of the pixel angles.
+    /// Angle percentile alpha in percent, 0 < alpha < 50: the stain directions are the
+    /// alpha and 100 - alpha percentiles of the pixel angles. Default 0.5 (the paper uses
+    /// 1): a slide's sample holds millions of tissue pixels, so the 0.5 percentile still
+    /// rests on thousands of them and lies nearer the pure stains; on 20 synthetic slides
+    /// painted with perturbed vectors it lowered the worst error from 5.3 to 5.0 degrees
+    /// (E) and 4.9 to 3.5 (H), and it changed the real-mitosis benchmark by less than
+    /// its noise.
     pub alpha_percent: f64,
     /// Pixels whose OD exceeds this in every channel are opaque (black scanner padding,
     /// pen, folds) and ignored; default 1.0 (every channel below a tenth of I0). The
@@ -69,7 +74,7 @@ impl Default for MacenkoOptions {
         MacenkoOptions {
             beta_od: 0.15,
             tissue_rule: TissueRule::OdNorm,
-            alpha_percent: 1.0,
+            alpha_percent: 0.5,
             opaque_od: 1.0,
             min_tissue_pixels: 5000,
             max_examined_pixels: 2_000_000,
