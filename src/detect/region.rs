@@ -1241,17 +1241,26 @@ fn edges_of(rows: &[u64], y: usize) -> (u64, u64, u64, u64) {
 /// outside `lo..=hi` of `src` are empty).
 fn dilate_rows(src: &[u64], lo: usize, hi: usize, ball: &[(isize, u32)], out: &mut [u64]) {
     out.fill(0);
+    // The row widened by 0, 1, ... cells, once per source row (ball half-widths are
+    // below a window's 64 cells).
+    let mut wide = [0u64; 64];
+    let widest = ball
+        .iter()
+        .map(|&(_, w)| w as usize)
+        .max()
+        .unwrap_or(0)
+        .min(63);
     for (y, &row) in src.iter().enumerate().take(hi + 1).skip(lo) {
         if row == 0 {
             continue;
         }
+        wide[0] = row;
+        for k in 1..=widest {
+            wide[k] = wide[k - 1] | row << k | row >> k;
+        }
         for &(dy, w) in ball {
-            let mut wide = row;
-            for k in 1..=w {
-                wide |= row << k | row >> k;
-            }
             if let Some(o) = out.get_mut((y as isize + dy) as usize) {
-                *o |= wide;
+                *o |= wide[(w as usize).min(63)];
             }
         }
     }
