@@ -11,8 +11,8 @@
 //! between a whole image and the same image cut into fields with a halo (see
 //! [`super::halo_um`]). The largest kernel we use is ~13 px at the 0.5 µm working
 //! resolution, where the separable FIR costs ~2 x 80 multiply-adds per pixel and
-//! vectorises; the blob detector runs its two largest scales on a 2x decimated plane
-//! (see `blobs.rs`), so no kernel exceeds ~45 taps.
+//! vectorises (8 lanes with AVX2, chosen at run time); the blob detector runs on a plane
+//! of about 1 µm pixels (see `blobs.rs`), so no kernel exceeds ~40 taps.
 //!
 //! Border: samples outside the plane are 0 (white background, zero optical density), the
 //! same convention as `Slide::read_region`, which returns white outside the slide.
