@@ -40,6 +40,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::units::Mpp;
 
@@ -200,6 +202,32 @@ pub struct Overview {
 }
 
 /// Bytes of decoded pixels one overview block may take (bounds its memory).
+/// Means (rounded) of the `k` x `k` pixel cells of `region`, `bw` x `bh` cells, the last
+/// row and column of cells cut by the region's edge; interleaved RGB8, row by row.
+fn block_means(region: &image::RgbImage, k: usize, bw: usize, bh: usize) -> Vec<u8> {
+    let (rw, rh) = (region.width() as usize, region.height() as usize);
+    let mut sums = vec![0u64; bw * 3];
+    let mut means = Vec::with_capacity(bw * bh * 3);
+    for oy in 0..bh {
+        sums.fill(0);
+        let (sy0, sy1) = (oy * k, ((oy + 1) * k).min(rh));
+        for row in region.as_raw()[sy0 * rw * 3..sy1 * rw * 3].chunks_exact(rw * 3) {
+            for (ox, cell) in row.chunks(k * 3).take(bw).enumerate() {
+                for px in cell.chunks_exact(3) {
+                    for c in 0..3 {
+                        sums[ox * 3 + c] += u64::from(px[c]);
+                    }
+                }
+            }
+        }
+        for ox in 0..bw {
+            let n = (((ox + 1) * k).min(rw) - ox * k) as u64 * (sy1 - sy0) as u64;
+            means.extend((0..3).map(|c| ((sums[ox * 3 + c] + n / 2) / n) as u8));
+        }
+    }
+    means
+}
+
 const OVERVIEW_BLOCK_BYTES: u64 = 32 << 20;
 
 /// An open slide. See the module documentation for coordinates and thread safety.
@@ -539,31 +567,27 @@ impl Slide {
         // Blocks of b x b output pixels, i.e. (b k) x (b k) level pixels.
         let block_side_px = ((OVERVIEW_BLOCK_BYTES / 3) as f64).sqrt() as u64;
         let b = (block_side_px / k).max(1);
-        for by in (0..oh).step_by(b as usize) {
-            for bx in (0..ow).step_by(b as usize) {
+        // Blocks are read and averaged in parallel (rayon workers), then pasted in order.
+        let blocks: Vec<(u64, u64)> = (0..oh)
+            .step_by(b as usize)
+            .flat_map(|by| (0..ow).step_by(b as usize).map(move |bx| (bx, by)))
+            .collect();
+        let averaged = blocks
+            .par_iter()
+            .map(|&(bx, by)| {
                 let (bw, bh) = ((ow - bx).min(b), (oh - by).min(b));
                 let (x0, y0) = (bx * k, by * k);
                 let rw = (bw * k).min(lw - x0);
                 let rh = (bh * k).min(lh - y0);
                 let region = self.read_region(level, x0 as i64, y0 as i64, rw as u32, rh as u32)?;
-                for oy in 0..bh {
-                    for ox in 0..bw {
-                        let (sx0, sy0) = (ox * k, oy * k);
-                        let (sx1, sy1) = ((sx0 + k).min(rw), (sy0 + k).min(rh));
-                        let mut sum = [0u64; 3];
-                        for sy in sy0..sy1 {
-                            for sx in sx0..sx1 {
-                                let p = region.get_pixel(sx as u32, sy as u32);
-                                for c in 0..3 {
-                                    sum[c] += u64::from(p[c]);
-                                }
-                            }
-                        }
-                        let n = (sx1 - sx0) * (sy1 - sy0);
-                        let mean = sum.map(|v| ((v + n / 2) / n) as u8);
-                        out.put_pixel((bx + ox) as u32, (by + oy) as u32, image::Rgb(mean));
-                    }
-                }
+                Ok(block_means(&region, k as usize, bw as usize, bh as usize))
+            })
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        for (&(bx, by), means) in blocks.iter().zip(&averaged) {
+            let bw = (ow - bx).min(b) as usize;
+            for (oy, row) in means.chunks_exact(bw * 3).enumerate() {
+                let start = ((by as usize + oy) * ow as usize + bx as usize) * 3;
+                out.as_mut()[start..start + bw * 3].copy_from_slice(row);
             }
         }
         Ok(Overview {

@@ -362,6 +362,22 @@ fn overview_uses_the_right_level_and_averages_blocks() {
             assert_eq!(u32::from(ov.image.get_pixel(ox, oy)[c]), (sum + 8) / 16);
         }
     }
+    // k = 6 does not divide 400: the last column of cells is 4 px wide. Every cell is
+    // the rounded mean of the pixels it holds.
+    let cut = flat.read_overview(70).unwrap();
+    assert_eq!(cut.image.dimensions(), (67, 50));
+    for (ox, oy, px) in cut.image.enumerate_pixels() {
+        let (x0, y0) = (ox * 6, oy * 6);
+        let (x1, y1) = ((x0 + 6).min(400), (y0 + 6).min(300));
+        let n = (x1 - x0) * (y1 - y0);
+        for c in 0..3 {
+            let sum: u32 = (y0..y1)
+                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+                .map(|(x, y)| u32::from(full.get_pixel(x, y)[c]))
+                .sum();
+            assert_eq!(u32::from(px[c]), (sum + n / 2) / n, "cell ({ox}, {oy})");
+        }
+    }
     assert!(flat.read_overview(0).is_err());
 }
 
