@@ -206,23 +206,27 @@ pub struct Overview {
 /// row and column of cells cut by the region's edge; interleaved RGB8, row by row.
 fn block_means(region: &image::RgbImage, k: usize, bw: usize, bh: usize) -> Vec<u8> {
     let (rw, rh) = (region.width() as usize, region.height() as usize);
-    let mut sums = vec![0u64; bw * 3];
+    // Column sums over a row of cells (a plain add of rows, which vectorises), then the
+    // k columns of each cell.
+    let mut column_sums = vec![0u32; rw * 3];
     let mut means = Vec::with_capacity(bw * bh * 3);
     for oy in 0..bh {
-        sums.fill(0);
+        column_sums.fill(0);
         let (sy0, sy1) = (oy * k, ((oy + 1) * k).min(rh));
         for row in region.as_raw()[sy0 * rw * 3..sy1 * rw * 3].chunks_exact(rw * 3) {
-            for (ox, cell) in row.chunks(k * 3).take(bw).enumerate() {
-                for px in cell.chunks_exact(3) {
-                    for c in 0..3 {
-                        sums[ox * 3 + c] += u64::from(px[c]);
-                    }
-                }
+            for (sum, &v) in column_sums.iter_mut().zip(row) {
+                *sum += u32::from(v);
             }
         }
-        for ox in 0..bw {
+        for (ox, cell) in column_sums.chunks(k * 3).take(bw).enumerate() {
+            let mut sum = [0u64; 3];
+            for px in cell.chunks_exact(3) {
+                for c in 0..3 {
+                    sum[c] += u64::from(px[c]);
+                }
+            }
             let n = (((ox + 1) * k).min(rw) - ox * k) as u64 * (sy1 - sy0) as u64;
-            means.extend((0..3).map(|c| ((sums[ox * 3 + c] + n / 2) / n) as u8));
+            means.extend(sum.map(|v| ((v + n / 2) / n) as u8));
         }
     }
     means
