@@ -20,7 +20,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use mitocount::cli::{AnalysisArgs, AnalysisConfig, Pictures};
 use mitocount::pipeline::{analyse_slide, open_slide, Progress, ProgressMode};
 use mitocount::slide::{Limits, Slide};
-use rayon::prelude::*;
 
 fn default_config() -> AnalysisConfig {
     use clap::Parser;
@@ -36,22 +35,7 @@ fn default_config() -> AnalysisConfig {
 }
 
 fn decode_all(slide: &Slide) -> u64 {
-    let l0 = &slide.levels()[0];
-    let side = 1024u64;
-    let rects: Vec<(i64, i64)> = (0..l0.height_px.div_ceil(side))
-        .flat_map(|r| {
-            (0..l0.width_px.div_ceil(side)).map(move |c| ((c * side) as i64, (r * side) as i64))
-        })
-        .collect();
-    rects
-        .par_iter()
-        .map(|&(x, y)| {
-            let img = slide
-                .read_region(0, x, y, side as u32, side as u32)
-                .expect("region reads");
-            u64::from(img.as_raw()[0])
-        })
-        .sum()
+    slide.decode_level(0, 1024).expect("level 0 decodes")
 }
 
 fn bench_slide(c: &mut Criterion, name: &str, file: &str) {

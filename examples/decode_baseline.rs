@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use mitocount::slide::{Limits, Slide};
-use rayon::prelude::*;
 
 fn main() {
     let path = std::env::args()
@@ -22,12 +21,6 @@ fn main() {
     let slide = Slide::open_with_limits(std::path::Path::new(&path), no_cache)
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     let l0 = &slide.levels()[0];
-    let side = 1024u64;
-    let rects: Vec<(i64, i64)> = (0..l0.height_px.div_ceil(side))
-        .flat_map(|r| {
-            (0..l0.width_px.div_ceil(side)).map(move |c| ((c * side) as i64, (r * side) as i64))
-        })
-        .collect();
     let mpx = (l0.width_px * l0.height_px) as f64 / 1e6;
     for threads in [1usize, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -35,21 +28,9 @@ fn main() {
             .build()
             .expect("rayon pool");
         let start = Instant::now();
-        let checksum: u64 = pool.install(|| {
-            rects
-                .par_iter()
-                .map(|&(x, y)| {
-                    let img = slide
-                        .read_region(0, x, y, side as u32, side as u32)
-                        .unwrap_or_else(|e| panic!("{path}: {e}"));
-                    img.as_raw()
-                        .iter()
-                        .step_by(4099)
-                        .map(|&v| u64::from(v))
-                        .sum::<u64>()
-                })
-                .sum()
-        });
+        let checksum = pool
+            .install(|| slide.decode_level(0, 1024))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let seconds = start.elapsed().as_secs_f64();
         println!(
             "{threads} thread(s): decode {mpx:.1} Mpx in {seconds:.3} s = {:.0} Mpx/s \

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use mitocount::detect::{self, DetectOptions, FieldDetections, FieldImage};
-use mitocount::slide::Slide;
+use mitocount::slide::{crop_with_white, Slide};
 use mitocount::stain::{
     estimate_background, estimate_macenko, Deconvolver, MacenkoOptions, StainVectors,
 };
@@ -161,18 +161,6 @@ fn inputs(only: Option<&str>) -> Res<Vec<Input>> {
         });
     }
     Ok(v)
-}
-
-/// A `width` x `height` window of `src` at `(x, y)`, white outside.
-fn crop_with_white(src: &RgbImage, x: i64, y: i64, width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |ox, oy| {
-        let (sx, sy) = (x + i64::from(ox), y + i64::from(oy));
-        if sx < 0 || sy < 0 || sx >= i64::from(src.width()) || sy >= i64::from(src.height()) {
-            image::Rgb([255, 255, 255])
-        } else {
-            *src.get_pixel(sx as u32, sy as u32)
-        }
-    })
 }
 
 fn run(

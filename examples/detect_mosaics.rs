@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use mitocount::detect::{self, DetectOptions, FieldImage};
+use mitocount::slide::crop_with_white;
 use mitocount::stain::{
     estimate_background, estimate_macenko, Deconvolver, MacenkoOptions, StainVectors,
 };
@@ -183,29 +184,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
-}
-
-/// A `width` x `height` window of `src` at `(x, y)`, white outside (as `Slide::read_region`).
-fn crop_with_white(
-    src: &image::RgbImage,
-    x: i64,
-    y: i64,
-    width: u32,
-    height: u32,
-) -> image::RgbImage {
-    let mut out = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    for oy in 0..height {
-        let sy = y + i64::from(oy);
-        if sy < 0 || sy >= i64::from(src.height()) {
-            continue;
-        }
-        for ox in 0..width {
-            let sx = x + i64::from(ox);
-            if sx < 0 || sx >= i64::from(src.width()) {
-                continue;
-            }
-            out.put_pixel(ox, oy, *src.get_pixel(sx as u32, sy as u32));
-        }
-    }
-    out
 }

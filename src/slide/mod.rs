@@ -601,6 +601,42 @@ impl Slide {
         })
     }
 
+    /// Reads every pixel of `level` once, in non-overlapping `side_px` squares decoded in
+    /// parallel (rayon), and returns a checksum of them: the decode-only baseline that
+    /// the benches and `examples/decode_baseline.rs` set beside the analysis. Open the
+    /// slide with `tile_cache_bytes: 0` so that nothing is served from the cache.
+    ///
+    /// # Errors
+    /// As [`Slide::read_region`]; [`Error::InvalidOption`] for a bad level or side.
+    pub fn decode_level(&self, level: usize, side_px: u32) -> Result<u64> {
+        let info = self
+            .levels
+            .get(level)
+            .ok_or_else(|| Error::invalid_option("level", "no such level"))?;
+        if side_px == 0 {
+            return Err(Error::invalid_option("side_px", "must be at least 1"));
+        }
+        let side = u64::from(side_px);
+        let squares: Vec<(i64, i64)> = (0..info.height_px.div_ceil(side))
+            .flat_map(|r| {
+                (0..info.width_px.div_ceil(side))
+                    .map(move |c| ((c * side) as i64, (r * side) as i64))
+            })
+            .collect();
+        squares
+            .par_iter()
+            .map(|&(x, y)| {
+                let img = self.read_region(level, x, y, side_px, side_px)?;
+                Ok(img
+                    .as_raw()
+                    .iter()
+                    .step_by(4099)
+                    .map(|&v| u64::from(v))
+                    .sum::<u64>())
+            })
+            .sum()
+    }
+
     /// The level whose downsample is the largest not exceeding `downsample` (level 0 if
     /// none is smaller).
     pub fn best_level_for_downsample(&self, downsample: f64) -> usize {
@@ -737,8 +773,9 @@ fn blit(
     }
 }
 
-/// Copies a rectangle of `src` into a new image, white outside `src`.
-fn crop_with_white(
+/// Copies a rectangle of `src` into a new image, white outside `src` (as
+/// [`Slide::read_region`] does outside a slide).
+pub fn crop_with_white(
     src: &image::RgbImage,
     x: i64,
     y: i64,

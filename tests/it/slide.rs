@@ -852,3 +852,26 @@ fn corrupted_and_truncated_fixtures_never_panic() {
         eprintln!("{name}: {opened} mutants opened, {failed} refused");
     }
 }
+
+#[test]
+fn decode_level_reads_every_square_once_whatever_the_square_size() {
+    // The checksum samples every 4099th byte of each square: with squares of 100 px on a
+    // 512 x 384 level, it equals the same sampling of the crops of a full decode.
+    let slide = Slide::open(&fixture("vips-jpeg-pyramid.tif")).unwrap();
+    let full = read_level(&slide, 0);
+    let mut expected = 0u64;
+    for y in (0..384i64).step_by(100) {
+        for x in (0..512i64).step_by(100) {
+            let crop = mitocount::slide::crop_with_white(&full, x, y, 100, 100);
+            expected += crop
+                .as_raw()
+                .iter()
+                .step_by(4099)
+                .map(|&v| u64::from(v))
+                .sum::<u64>();
+        }
+    }
+    assert_eq!(slide.decode_level(0, 100).unwrap(), expected);
+    assert!(slide.decode_level(9, 100).is_err());
+    assert!(slide.decode_level(0, 0).is_err());
+}
