@@ -257,7 +257,9 @@ fn read_stain_samples(
     let take = n.min(STAIN_SAMPLE_FIELDS);
     let level = slide.best_level_for_downsample(cfg.detect.working_mpp_um / mpp.um_per_px());
     let ds = slide.levels()[level].downsample;
+    // Read in parallel; collected in order, so the estimate does not depend on threads.
     (0..take)
+        .into_par_iter()
         .map(|i| {
             let r = chosen[i * n / take];
             let lx0 = (r.x0 as f64 / ds).floor() as i64;
