@@ -457,8 +457,8 @@ mod tests {
                 .map(|k| (k % 8, k / 8))
                 .collect();
             proptest::prop_assume!(!pixels.is_empty());
-            // Reference: every corner of every pixel, by brute force over all triangles
-            // fanned from the hull of the full corner set (gift wrapping).
+            // Reference: the hull of every corner of every pixel, by gift wrapping (a
+            // different algorithm over the full corner set), and its shoelace area.
             let mut pts: Vec<(i64, i64)> = pixels
                 .iter()
                 .flat_map(|&(i, j)| {

@@ -201,7 +201,6 @@ pub struct Overview {
     pub level: usize,
 }
 
-/// Bytes of decoded pixels one overview block may take (bounds its memory).
 /// Means (rounded) of the `k` x `k` pixel cells of `region`, `bw` x `bh` cells, the last
 /// row and column of cells cut by the region's edge; interleaved RGB8, row by row.
 fn block_means(region: &image::RgbImage, k: usize, bw: usize, bh: usize) -> Vec<u8> {
@@ -232,6 +231,8 @@ fn block_means(region: &image::RgbImage, k: usize, bw: usize, bh: usize) -> Vec<
     means
 }
 
+/// Bytes of decoded pixels one overview block may take (bounds its memory: one block
+/// per worker thread at a time).
 const OVERVIEW_BLOCK_BYTES: u64 = 32 << 20;
 
 /// An open slide. See the module documentation for coordinates and thread safety.
