@@ -765,19 +765,7 @@ pub fn measure_with(
     }
 
     let var_h = (shh / n - mean_h * mean_h).max(0.0);
-    let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
-    for &(dx, dy) in pixels {
-        let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
-        sxx += ux * ux;
-        syy += uy * uy;
-        sxy += ux * uy;
-    }
-    // Each pixel is a unit square: add its own second moment 1/12.
-    let (a, b, c) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
-    let half_trace = 0.5 * (a + b);
-    let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
-    let l1 = half_trace + disc;
-    let l2 = (half_trace - disc).max(1e-9);
+    let (l1, l2) = inertia_eigenvalues(pixels, cx, cy, n);
     let elongation = (l1 / l2).sqrt();
     let granularity = if mean_h > 1e-6 {
         lap_sum / n / mean_h
@@ -1474,18 +1462,7 @@ fn shape_of(
         sy += dy as f64;
     }
     let (cx, cy) = (sx / n, sy / n);
-    let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
-    for &(dx, dy) in pixels {
-        let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
-        sxx += ux * ux;
-        syy += uy * uy;
-        sxy += ux * uy;
-    }
-    let (a, b, c) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
-    let half_trace = 0.5 * (a + b);
-    let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
-    let l1 = half_trace + disc;
-    let l2 = (half_trace - disc).max(1e-9);
+    let (l1, l2) = inertia_eigenvalues(pixels, cx, cy, n);
     let (hull_pixels, hull_perimeter) = hull_of_points(points, hull);
     let perimeter = edges as f64 * std::f64::consts::FRAC_PI_4;
     Shape {
@@ -1645,6 +1622,23 @@ fn hull_with(pixels: &[(isize, isize)], s: &mut HullScratch) -> (f64, f64) {
     let mut points = Vec::new();
     row_end_points(pixels, &mut points);
     hull_of_points(&points, s)
+}
+
+/// Eigenvalues (larger, smaller; the smaller at least 1e-9) of the second-moment matrix
+/// of `pixels` about `(cx, cy)`, `n` their count, each pixel a unit square that adds its
+/// own second moment 1/12 on each axis: the inertia ellipse's squared semi-axes over 4.
+fn inertia_eigenvalues(pixels: &[(isize, isize)], cx: f64, cy: f64, n: f64) -> (f64, f64) {
+    let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
+    for &(dx, dy) in pixels {
+        let (ux, uy) = (dx as f64 - cx, dy as f64 - cy);
+        sxx += ux * ux;
+        syy += uy * uy;
+        sxy += ux * uy;
+    }
+    let (a, b, c) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
+    let half_trace = 0.5 * (a + b);
+    let disc = (0.25 * (a - b) * (a - b) + c * c).sqrt();
+    (half_trace + disc, (half_trace - disc).max(1e-9))
 }
 
 /// Each row's first and last pixel of a pixel set sorted by (row, column): distinct
