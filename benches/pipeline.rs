@@ -17,21 +17,16 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mitocount::cli::{AnalysisArgs, AnalysisConfig, Pictures};
+use mitocount::config::{AnalysisConfig, AnalysisOptions, Pictures};
 use mitocount::pipeline::{analyse_slide, open_slide, Progress, ProgressMode};
 use mitocount::slide::{Limits, Slide};
 
 fn default_config() -> AnalysisConfig {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        analysis: AnalysisArgs,
-    }
-    let mut cfg = AnalysisConfig::from_args(&Wrapper::parse_from(["bench"]).analysis)
-        .expect("default flags are valid");
-    cfg.pictures = Pictures::Skip;
-    cfg
+    AnalysisConfig::from_options(&AnalysisOptions {
+        pictures: Pictures::Skip,
+        ..AnalysisOptions::default()
+    })
+    .expect("default options are valid")
 }
 
 fn decode_all(slide: &Slide) -> u64 {

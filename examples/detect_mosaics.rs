@@ -1,9 +1,11 @@
 //! Development harness for the detector on real-mitosis mosaics (see
-//! `scripts/real_mitoses/`): runs `detect_field` on each PNG as the pipeline does (one
+//! `training/`): runs `detect_field` on each PNG as the pipeline does (one
 //! field with a white halo, or fields of `--field-um` with the detector's halo), merges
-//! the nucleus statistics, classifies, and writes `<stem>.detections.csv` next to
-//! `--out` with every candidate (class column says which are mitotic figures), its
-//! features and the model inputs.
+//! the nucleus statistics, scores every candidate with the embedded classifier (or
+//! `--model FILE`) and decides, and writes `<stem>.detections.csv` into `--out` with every
+//! candidate (class column says which are mitotic figures; `det_*` is where it was
+//! detected, before pair merging) and its features. `training/prepare.py` takes the
+//! candidates' positions from it.
 //!
 //! Usage: cargo run --release --example detect_mosaics -- --mpp 0.25 --out DIR a.png b.png
 //!        [--field-um 400]
@@ -11,6 +13,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use mitocount::detect::cnn::{Classifier, ImagePlacement};
 use mitocount::detect::{self, DetectOptions, FieldImage};
 use mitocount::slide::crop_with_white;
 use mitocount::stain::{
@@ -26,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut stains = String::from("auto");
     let mut inputs = Vec::new();
     let mut overrides = serde_json::Map::new();
+    let mut model: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--mpp" => mpp_um = args.next().ok_or("--mpp needs a value")?.parse()?,
@@ -36,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (k, v) = kv.split_once('=').ok_or("--set needs name=value")?;
                 overrides.insert(k.to_string(), serde_json::from_str(v)?);
             }
+            "--model" => model = Some(PathBuf::from(args.next().ok_or("--model needs a file")?)),
             "--stains" => stains = args.next().ok_or("--stains needs auto or default")?,
             "--field-um" => {
                 field_um = Some(args.next().ok_or("--field-um needs a value")?.parse()?)
@@ -56,7 +61,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let opts: DetectOptions = serde_json::from_value(value)?;
     opts.validate()?;
-    let halo_px = mpp.um_to_px(detect::halo_um(&opts)).ceil() as i64;
+    let classifier = Classifier::load(model.as_deref())?;
+    let halo_um = detect::halo_um(&opts).max(classifier.reach_um(mpp.um_per_px(), 1.0));
+    let halo_px = mpp.um_to_px(halo_um).ceil() as i64;
     for path in inputs {
         let img = image::open(&path)?.into_rgb8();
         // Stains as `mitocount count --stains auto` (the default) or `default` would:
@@ -93,23 +100,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let mut det = detect::detect_field(&field, &deconv, &opts);
                 det.retain_core(x0 as f64, y0 as f64, x1 as f64, y1 as f64);
+                let place = ImagePlacement {
+                    origin_x_px: rx as f64,
+                    origin_y_px: ry as f64,
+                    downsample: 1.0,
+                };
+                let points: Vec<(f64, f64)> =
+                    det.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
+                let p = classifier.score_points(&region, place, mpp.um_per_px(), &points);
+                for (c, p) in det.candidates.iter_mut().zip(p) {
+                    c.score = p;
+                }
                 candidates.extend(det.candidates);
                 stats.merge(&det.stats);
                 x0 = x1;
             }
             y0 += field_px;
         }
-        // Where each candidate was detected, before pair merging moves pair survivors.
+        candidates.sort_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
         let detected: Vec<(f64, f64, f64, f64)> = candidates
             .iter()
             .map(|c| (c.x_px, c.y_px, c.x_um, c.y_um))
             .collect();
-        detect::classify(&mut candidates, &stats, &opts);
+        detect::decide(&mut candidates, classifier.info().threshold, &opts);
         let elapsed = start.elapsed();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
         let csv_path = out.join(format!("{stem}.detections.csv"));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
-        let typical = detect::Typical::from_stats(&stats);
         write!(
             f,
             "x_px,y_px,x_um,y_um,score,class,pairing,det_x_px,det_y_px,det_x_um,det_y_um"
@@ -119,10 +136,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 write!(f, ",{name}")?;
             }
         }
-        for name in detect::INPUT_NAMES {
-            write!(f, ",in_{name}")?;
-        }
-        writeln!(f, ",typical_mean_h_od,typical_max_h_od,mean_h_p25,mean_h_p75,mean_h_p90,max_h_p25,max_h_p75,max_h_p90")?;
+        writeln!(
+            f,
+            ",mean_h_p25,mean_h_p75,mean_h_p90,max_h_p25,max_h_p75,max_h_p90"
+        )?;
         let q = |mean: bool, p: f64| {
             if mean {
                 stats.mean_h_quantile(p).unwrap_or(0.3)
@@ -159,10 +176,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (_, v) in c.features.named() {
                 write!(f, ",{v:.5}")?;
             }
-            for v in detect::model_inputs(&c.features, &stats) {
-                write!(f, ",{v:.5}")?;
-            }
-            write!(f, ",{:.4},{:.4}", typical.mean_h_od, typical.max_h_od)?;
             for v in quantiles {
                 write!(f, ",{v:.4}")?;
             }
@@ -173,13 +186,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .filter(|c| c.class == detect::Class::MitoticFigure)
             .count();
         eprintln!(
-            "{}: {} candidates, {} mitotic, {} nuclei (typical mean H {:.3}, max H {:.3}), {:.0} ms",
+            "{}: {} candidates, {} mitotic, {} nuclei, {:.0} ms",
             path.display(),
             candidates.len(),
             mitotic,
             stats.count(),
-            typical.mean_h_od,
-            typical.max_h_od,
             elapsed.as_secs_f64() * 1000.0
         );
     }

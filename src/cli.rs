@@ -7,16 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::detect::DetectOptions;
+use crate::config::{AnalysisOptions, Config, Pictures, ProgressMode};
 use crate::error::{Error, Result};
-use crate::hotspot::HotspotOptions;
-use crate::report::{Criterion, HpfAreaSource};
-use crate::stain::{MacenkoOptions, StainSpec};
 use crate::synth::{
     BigTiff, PlantedHotspot, PyramidLevels, SynthOptions, SynthStains, TiffCompression, TiffLayout,
     TiffOptions,
 };
-use crate::tiling::TissueOptions;
 use crate::units::Mpp;
 
 /// Text appended to `--help`: exit codes.
@@ -86,7 +82,12 @@ pub struct EvaluateArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The slide file (SVS, TIFF, BigTIFF, PNG, JPEG).
-    pub slide: PathBuf,
+    #[arg(required_unless_present = "model")]
+    pub slide: Option<PathBuf>,
+    /// Show the mitosis classifier instead: the built-in one (`--model` alone) or a model
+    /// file: name, version, SHA-256, input and threshold.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub model: Option<Option<PathBuf>>,
     /// Print as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -323,182 +324,48 @@ impl SynthArgs {
     }
 }
 
-/// Validates `--mpp` as a user override (any positive value is accepted).
-pub fn mpp_override(mpp: Option<f64>) -> Result<Option<Mpp>> {
-    mpp.map(Mpp::new_unchecked_range).transpose()
-}
-
-/// How the pictures and the HTML page are produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pictures {
-    /// Write heatmap.png, hotspot.png and report.html.
-    Write,
-    /// Skip them (`--no-images`).
-    Skip,
-}
-
-/// The validated analysis flags: one options struct per stage.
-#[derive(Debug, Clone)]
-pub struct AnalysisConfig {
-    /// Pixel size given by the user, overriding the file's.
-    pub mpp_override: Option<Mpp>,
-    /// Area of one HPF, mm².
-    pub hpf_area_mm2: f64,
-    /// How the HPF area was set.
-    pub hpf_area_source: HpfAreaSource,
-    /// Smallest tissue fraction of a grid field counted as an HPF.
-    pub min_field_tissue_fraction: f64,
-    /// The diagnostic criterion.
-    pub criterion: Criterion,
-    /// Hot-spot window.
-    pub hotspot: HotspotOptions,
-    /// Stain vectors: fixed or estimated.
-    pub stains: StainSpec,
-    /// Options of the Macenko estimate (with `--stains auto`).
-    pub macenko: MacenkoOptions,
-    /// Tissue mask.
-    pub tissue: TissueOptions,
-    /// Detector.
-    pub detect: DetectOptions,
-    /// Side of the fields processed in parallel, µm.
-    pub field_size_um: f64,
-    /// Candidates below this score (and not mitoses) are counted, not listed.
-    pub candidate_min_score: f64,
-    /// Ground truth to evaluate against.
-    pub truth: Option<PathBuf>,
-    /// Pictures and HTML on or off.
-    pub pictures: Pictures,
-}
-
-impl AnalysisConfig {
-    /// Validates the analysis flags.
+impl Cli {
+    /// The validated global settings (`--threads`, `--quiet`).
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] naming the offending flag.
-    pub fn from_args(a: &AnalysisArgs) -> Result<Self> {
-        let (hpf_area_mm2, hpf_area_source) = match (a.hpf_area_mm2, a.field_number, a.objective) {
-            (Some(area), _, _) => (area, HpfAreaSource::Explicit),
-            (None, Some(fn_mm), Some(m)) => (
-                crate::units::hpf_area_mm2(fn_mm, m)?,
-                HpfAreaSource::FieldNumber {
-                    field_number_mm: fn_mm,
-                    objective_magnification: m,
-                },
-            ),
-            _ => (crate::units::DEFAULT_HPF_AREA_MM2, HpfAreaSource::Default),
+    /// [`crate::error::Error::InvalidOption`] naming `--threads` when it is 0.
+    pub fn config(&self) -> Result<Config> {
+        let progress = if self.quiet {
+            ProgressMode::Hidden
+        } else {
+            ProgressMode::Bar
         };
-        if !(hpf_area_mm2.is_finite() && hpf_area_mm2 > 0.0 && hpf_area_mm2 <= 100.0) {
-            return Err(Error::invalid_option(
-                "--hpf-area-mm2",
-                format!("must be a positive area of at most 100 mm², got {hpf_area_mm2}"),
-            ));
-        }
-        let criterion = Criterion::from_name(&a.criterion, a.threshold)?;
-        let (aspect_width, aspect_height) = parse_aspect(&a.hotspot_aspect)?;
-        let hotspot = HotspotOptions {
-            window_area_mm2: a
-                .hotspot_area_mm2
-                .unwrap_or_else(|| criterion.reference_area_mm2(hpf_area_mm2)),
-            aspect_width,
-            aspect_height,
-            min_tissue_fraction: a.hotspot_min_tissue,
-        };
-        hotspot.validate()?;
-        if !(0.0..=1.0).contains(&a.min_field_tissue) {
-            return Err(Error::invalid_option(
-                "--min-field-tissue",
-                format!("must lie in 0..=1, got {}", a.min_field_tissue),
-            ));
-        }
-        let mut detect = DetectOptions::default();
-        if let Some(t) = a.score_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(Error::invalid_option(
-                    "--score-threshold",
-                    format!("must lie in 0..=1, got {t}"),
-                ));
-            }
-            detect.score_threshold = t;
-        }
-        detect.validate()?;
-        if !(a.field_size_um.is_finite() && (50.0..=5000.0).contains(&a.field_size_um)) {
-            return Err(Error::invalid_option(
-                "--field-size-um",
-                format!("must lie in 50..=5000 µm, got {}", a.field_size_um),
-            ));
-        }
-        if !(0.0..=1.0).contains(&a.candidate_min_score) {
-            return Err(Error::invalid_option(
-                "--candidate-min-score",
-                format!("must lie in 0..=1, got {}", a.candidate_min_score),
-            ));
-        }
-        Ok(AnalysisConfig {
-            candidate_min_score: a.candidate_min_score,
-            mpp_override: mpp_override(a.mpp)?,
-            hpf_area_mm2,
-            hpf_area_source,
-            min_field_tissue_fraction: a.min_field_tissue,
-            criterion,
-            hotspot,
-            stains: StainSpec::parse(&a.stains)?,
-            macenko: MacenkoOptions::default(),
-            tissue: TissueOptions::default(),
-            detect,
-            field_size_um: a.field_size_um,
-            truth: a.truth.clone(),
-            pictures: if a.no_images {
+        Config::new(self.threads, progress)
+    }
+}
+
+impl AnalysisArgs {
+    /// The flags as plain analysis options (validated by
+    /// [`crate::config::AnalysisConfig::from_options`]).
+    pub fn options(&self) -> AnalysisOptions {
+        AnalysisOptions {
+            mpp: self.mpp,
+            hpf_area_mm2: self.hpf_area_mm2,
+            field_number: self.field_number,
+            objective: self.objective,
+            criterion: self.criterion.clone(),
+            threshold: self.threshold,
+            hotspot_area_mm2: self.hotspot_area_mm2,
+            hotspot_aspect: self.hotspot_aspect.clone(),
+            hotspot_min_tissue: self.hotspot_min_tissue,
+            min_field_tissue: self.min_field_tissue,
+            stains: self.stains.clone(),
+            score_threshold: self.score_threshold,
+            model: self.model.clone(),
+            candidate_min_score: self.candidate_min_score,
+            field_size_um: self.field_size_um,
+            truth: self.truth.clone(),
+            pictures: if self.no_images {
                 Pictures::Skip
             } else {
                 Pictures::Write
             },
-        })
-    }
-}
-
-/// Parses `W:H` (two positive numbers).
-fn parse_aspect(text: &str) -> Result<(f64, f64)> {
-    let bad = || {
-        Error::invalid_option(
-            "--hotspot-aspect",
-            format!("expected two positive numbers W:H such as 4:3, got {text:?}"),
-        )
-    };
-    let (w, h) = text.split_once(':').ok_or_else(bad)?;
-    let w: f64 = w.trim().parse().map_err(|_| bad())?;
-    let h: f64 = h.trim().parse().map_err(|_| bad())?;
-    if !(w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0) {
-        return Err(bad());
-    }
-    Ok((w, h))
-}
-
-/// Validated configuration of a run: one options struct per stage.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Worker threads, `None` for all cores.
-    pub threads: Option<usize>,
-    /// Progress bars and informational messages on stderr, or none (`--quiet`).
-    pub progress: crate::pipeline::ProgressMode,
-}
-
-impl Config {
-    /// Checks the global flags.
-    ///
-    /// # Errors
-    /// [`Error::InvalidOption`] naming `--threads` when it is 0.
-    pub fn from_cli(cli: &Cli) -> Result<Self> {
-        if cli.threads == Some(0) {
-            return Err(Error::invalid_option("--threads", "must be at least 1"));
         }
-        Ok(Config {
-            threads: cli.threads,
-            progress: if cli.quiet {
-                crate::pipeline::ProgressMode::Hidden
-            } else {
-                crate::pipeline::ProgressMode::Bar
-            },
-        })
     }
 }
 
@@ -554,9 +421,16 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "SPEC", default_value = "auto")]
     pub stains: String,
 
-    /// Candidates with a mitosis score at or above this (0-1) are counted as mitoses.
+    /// Candidates whose mitosis probability (the learned classifier's score, 0-1) is at
+    /// or above this are counted as mitoses [default: the model's own threshold, chosen
+    /// on its tune split; see models/README.md].
     #[arg(long, value_name = "SCORE")]
     pub score_threshold: Option<f64>,
+
+    /// A mitosis classifier model file (safetensors, as written by training/train.py)
+    /// instead of the one built into mitocount.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
 
     /// Candidates scoring below this (0-1) are counted but not listed in the outputs
     /// (mitoses always are); 0 lists every blob, about 5,000 per mm² of tissue.

@@ -73,6 +73,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A classifier model file (`--model`) cannot be used: missing, truncated, of an
+    /// unknown format or with tensors of the wrong shape.
+    #[error("{}: cannot use as a mitosis model: {reason}", path.display())]
+    Model {
+        /// The model file (`<embedded>` for the built-in one).
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
     /// Stain estimation or deconvolution cannot proceed (e.g. parallel stain vectors).
     #[error("stain separation: {reason}")]
     Stain {

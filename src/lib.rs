@@ -3,7 +3,8 @@
 //! # Stages and data flow
 //! Stages depend one way; only [`pipeline`] knows them all and owns the thread pool.
 //!
-//! 1. [`cli`] validates flags into a [`cli::Config`] holding one options struct per stage.
+//! 1. [`cli`] turns the flags into a [`config::AnalysisConfig`] holding one options struct
+//!    per stage (a library user builds it from [`config::AnalysisOptions`] without clap).
 //! 2. [`slide`] opens the file (SVS, pyramidal TIFF, BigTIFF, PNG, JPEG), lists levels and
 //!    reads the level-0 pixel size (MPP); region reads decode only the tiles they touch.
 //! 3. [`tiling`] builds a tissue mask from a low-resolution level and cuts the tissue
@@ -11,8 +12,9 @@
 //! 4. [`stain`] turns RGB into haematoxylin and eosin optical density (Ruifrok & Johnston
 //!    2001), with stain vectors fixed or estimated once per slide (Macenko et al. 2009).
 //! 5. [`detect`] finds dark haematoxylin blobs in each field, measures them in physical
-//!    units and scores which are mitoses. Fields run in parallel; only small summaries
-//!    travel back.
+//!    units, and a learned classifier (a small CNN over the RGB pixels around each blob,
+//!    [`detect::cnn`]) gives the probability that it is a mitosis. Fields run in
+//!    parallel; only small summaries travel back.
 //! 6. [`hotspot`] finds the densest 10-HPF window; [`report`] writes the verdict, tables,
 //!    GeoJSON, pictures and the HTML page.
 //!
@@ -24,6 +26,8 @@
 //! level-0 pixels, x to the right, y down; arrays are indexed `[row, col]`.
 
 pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod hotspot;

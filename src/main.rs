@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match mitocount::pipeline::run(cli) {
+    match mitocount::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mitocount: error: {e}");

@@ -1,4 +1,5 @@
-//! The one module that knows every stage: runs a subcommand and owns the rayon pool.
+//! The one module that knows every stage: the analysis of a slide and a batch, and the
+//! rayon pool they run in. Sees the validated [`crate::config`], never the command line.
 
 mod analyse;
 mod batch;
@@ -8,38 +9,9 @@ pub use analyse::{analyse_slide, write_analysis, Analysis};
 pub use batch::{run_batch, BatchOutcome};
 pub use progress::{Progress, ProgressMode};
 
-use crate::cli::{
-    AnalysisConfig, Cli, Command, Config, CountArgs, EvaluateArgs, InfoArgs, SynthArgs,
-};
+use crate::config::{AnalysisConfig, Config};
 use crate::error::{Error, Result};
-use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
-
-/// Runs the parsed command line.
-///
-/// # Errors
-/// Whatever the stages return; usage errors are [`Error::InvalidOption`].
-pub fn run(cli: Cli) -> Result<()> {
-    let config = Config::from_cli(&cli)?;
-    let pool = thread_pool(&config)?;
-    pool.install(|| match &cli.command {
-        Command::Info(args) => run_info(args),
-        Command::Evaluate(args) => run_evaluate(args),
-        Command::Count(args) => run_count(args, &config),
-        Command::Batch(args) => {
-            let analysis = AnalysisConfig::from_args(&args.analysis)?;
-            let outcome = run_batch(&args.inputs, &args.out, &analysis, config.progress)?;
-            if outcome.failed > 0 {
-                return Err(Error::BatchFailures {
-                    failed: outcome.failed,
-                    total: outcome.total,
-                    summary: outcome.summary_path,
-                });
-            }
-            Ok(())
-        }
-        Command::Synth(args) => run_synth(args, cli.quiet),
-    })
-}
+use crate::slide::Slide;
 
 /// Opens a slide and applies `--mpp`.
 ///
@@ -53,47 +25,8 @@ pub fn open_slide(path: &std::path::Path, cfg: &AnalysisConfig) -> Result<Slide>
     Ok(slide)
 }
 
-/// The default output folder of `count`: `results/<slide file stem>`.
-fn default_out_dir(slide: &std::path::Path) -> std::path::PathBuf {
-    let stem = slide
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "slide".to_string());
-    std::path::Path::new("results").join(stem)
-}
-
-/// `mitocount count`: analyses one slide, writes the report files and prints the summary
-/// (or the report as JSON).
-fn run_count(args: &CountArgs, config: &Config) -> Result<()> {
-    let cfg = AnalysisConfig::from_args(&args.analysis)?;
-    let slide = open_slide(&args.slide, &cfg)?;
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&args.slide));
-    let label = args
-        .slide
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let progress = Progress::new(config.progress, &label);
-    let analysis = analyse_slide(&slide, &cfg, &progress);
-    progress.finish();
-    let analysis = analysis?;
-    let written = write_analysis(&analysis, &out_dir)?;
-    if args.json {
-        println!("{}", crate::report::to_json_string(&analysis.report)?);
-    } else {
-        print!("{}", crate::report::summary_text(&analysis.report));
-        if config.progress == ProgressMode::Bar {
-            eprintln!("wrote {} files to {}", written.len(), out_dir.display());
-        }
-    }
-    Ok(())
-}
-
 /// A rayon pool with `--threads` workers (all cores when unset).
-fn thread_pool(config: &Config) -> Result<rayon::ThreadPool> {
+pub fn thread_pool(config: &Config) -> Result<rayon::ThreadPool> {
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = config.threads {
         builder = builder.num_threads(n);
@@ -101,197 +34,4 @@ fn thread_pool(config: &Config) -> Result<rayon::ThreadPool> {
     builder
         .build()
         .map_err(|e| Error::invalid_option("--threads", format!("cannot start threads: {e}")))
-}
-
-/// `mitocount evaluate`: pools the matches of each truth/detections pair and prints the
-/// numbers and the lists of misses and false positives.
-fn run_evaluate(args: &EvaluateArgs) -> Result<()> {
-    use crate::detect::evaluate::{evaluate, ImagePair};
-    if args.truth.len() != args.detections.len() {
-        return Err(Error::invalid_option(
-            "--detections",
-            format!(
-                "give one --detections per --truth (got {} truth and {} detection files)",
-                args.truth.len(),
-                args.detections.len()
-            ),
-        ));
-    }
-    let mpp = crate::cli::mpp_override(args.mpp)?;
-    let pairs: Vec<ImagePair> = args
-        .truth
-        .iter()
-        .zip(&args.detections)
-        .map(|(t, d)| ImagePair {
-            truth: t.clone(),
-            detections: d.clone(),
-        })
-        .collect();
-    let eval = evaluate(&pairs, args.radius_um, mpp)?;
-    let text = if args.json {
-        let mut t = serde_json::to_string_pretty(&eval).map_err(|e| Error::Output {
-            path: "<stdout>".into(),
-            reason: e.to_string(),
-        })?;
-        t.push('\n');
-        t
-    } else {
-        eval.to_text()
-    };
-    // A closed pipe (`| head`) is the reader's choice, not an error.
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("<stdout>", e)),
-        _ => Ok(()),
-    }
-}
-
-/// `mitocount info`: prints what the slide holds, as text or JSON.
-fn run_info(args: &InfoArgs) -> Result<()> {
-    let mut slide = Slide::open(&args.slide)?;
-    if let Some(mpp) = crate::cli::mpp_override(args.mpp)? {
-        slide.set_mpp_override(mpp);
-    }
-    let info = slide.info();
-    if args.json {
-        let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Output {
-            path: "<stdout>".into(),
-            reason: e.to_string(),
-        })?;
-        println!("{text}");
-    } else {
-        print!("{}", info_text(&info));
-    }
-    Ok(())
-}
-
-/// The text form of `mitocount info`.
-fn info_text(info: &SlideInfo) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let format = match info.format {
-        SlideFormat::AperioSvs => "Aperio SVS",
-        SlideFormat::Tiff => "TIFF",
-        SlideFormat::Png => "PNG",
-        SlideFormat::Jpeg => "JPEG",
-    };
-    let container = if info.bigtiff { " (BigTIFF)" } else { "" };
-    let _ = writeln!(s, "file: {}", info.path.display());
-    let _ = writeln!(s, "format: {format}{container}");
-    let _ = writeln!(s, "levels: {}", info.levels.len());
-    for (i, l) in info.levels.iter().enumerate() {
-        let tiles = match l.tile_size_px {
-            Some((w, h)) => format!("tiles {w}x{h} px"),
-            None => "not tiled".to_string(),
-        };
-        let _ = writeln!(
-            s,
-            "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}",
-            l.width_px, l.height_px, l.downsample, l.compression
-        );
-    }
-    let source = |src: Option<MppSource>| match src {
-        Some(MppSource::AperioDescription) => "Aperio ImageDescription",
-        Some(MppSource::TiffResolution) => "TIFF resolution tags",
-        Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
-        Some(MppSource::Override) => "--mpp",
-        None => "none",
-    };
-    match (info.mpp_um_per_px, info.implausible_mpp_um_per_px) {
-        (Some(mpp), _) => {
-            let _ = writeln!(s, "mpp: {mpp} µm/px (from {})", source(info.mpp_source));
-        }
-        (None, Some(bad)) => {
-            let _ = writeln!(
-                s,
-                "mpp: {bad} µm/px stated by {} is implausible; pass --mpp",
-                source(info.mpp_source)
-            );
-        }
-        (None, None) => {
-            let _ = writeln!(s, "mpp: none in file; pass --mpp");
-        }
-    }
-    match info.objective_mag {
-        Some(m) => {
-            let _ = writeln!(s, "objective magnification: {m}x");
-        }
-        None => {
-            let _ = writeln!(s, "objective magnification: not stated");
-        }
-    }
-    if info.associated_images.is_empty() {
-        let _ = writeln!(s, "associated images: none");
-    } else {
-        let _ = writeln!(s, "associated images:");
-        for a in &info.associated_images {
-            let kind = match a.kind {
-                AssociatedKind::Thumbnail => "thumbnail",
-                AssociatedKind::Label => "label",
-                AssociatedKind::Macro => "macro",
-            };
-            let _ = writeln!(
-                s,
-                "  {kind}: {}x{} px, {}",
-                a.width_px, a.height_px, a.compression
-            );
-        }
-    }
-    s
-}
-
-/// `mitocount synth`: validates the flags, writes the slide and its ground truth, and
-/// prints a short summary.
-fn run_synth(args: &SynthArgs, quiet: bool) -> Result<()> {
-    let opts = args.to_options()?;
-    let start = std::time::Instant::now();
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} tile rows, {elapsed} elapsed, eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message("synth");
-        bar
-    };
-    let progress = |p: crate::synth::SynthProgress| {
-        bar.set_length(p.rows_total);
-        bar.set_position(p.rows_done);
-    };
-    let summary = crate::synth::write_slide_with_progress(&opts, &args.out, &progress)?;
-    bar.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
-    let mpx = (opts.width_px * opts.height_px) as f64 / 1e6;
-    let c = summary.counts;
-    println!(
-        "{}: {}x{} px at {} µm/px, {} levels {:?}, {} ({:.1} MB), {:.1} s ({:.1} Mpx/s)",
-        summary.tiff_path.display(),
-        opts.width_px,
-        opts.height_px,
-        opts.mpp.um_per_px(),
-        summary.levels_px.len(),
-        summary.levels_px,
-        if summary.bigtiff { "BigTIFF" } else { "TIFF" },
-        summary.tiff_bytes as f64 / 1e6,
-        seconds,
-        mpx / seconds.max(1e-9),
-    );
-    println!(
-        "tissue {:.2} mm²; truth: {} mitotic figures, {} lymphocytes, {} pyknotic, {} hyperchromatic",
-        summary.tissue_area_mm2, c.mitotic_figure, c.lymphocyte, c.pyknotic, c.hyperchromatic
-    );
-    if let Some(n) = summary.mitoses_in_hotspot {
-        println!("planted hot spot: {n} mitoses inside");
-    }
-    println!(
-        "ground truth: {}, {}, {}",
-        summary.truth.csv.display(),
-        summary.truth.json.display(),
-        summary.truth.synth_json.display()
-    );
-    Ok(())
 }

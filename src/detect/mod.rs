@@ -1,7 +1,9 @@
-//! Mitosis detection in one field: blob candidates on the haematoxylin OD plane,
-//! features in physical units, a mitosis score and a class per candidate.
+//! Mitosis detection: blob candidates on the haematoxylin OD plane with their features in
+//! physical units, a learned classifier's probability per candidate, and one call per
+//! figure.
 //!
-//! # Steps ([`detect_field`], then [`classify`] once per slide)
+//! # Steps ([`detect_field`] and [`cnn::Classifier::score_points`] per field, then
+//! [`decide`] once per slide)
 //! 1. The field's RGB is box-averaged to the working resolution (about 0.5 µm/px) on a
 //!    grid anchored at level-0 (0, 0) and deconvolved into haematoxylin (H), eosin (E)
 //!    and residual OD planes (Ruifrok & Johnston 2001; see [`crate::stain`]).
@@ -12,9 +14,15 @@
 //!    background and the peak; features in µm, µm² and OD ([`Features`]).
 //! 4. [`NucleusStats`]: histograms of the darkness of every nucleus-like blob, merged
 //!    over the slide, give the slide's typical nucleus.
-//! 5. [`classify`] scores each candidate with a logistic model of its darkness relative to
-//!    the slide's typical nucleus and its shape and surroundings, and merges
-//!    anaphase/telophase pairs.
+//! 5. [`cnn`]: the learned classifier looks at a 16 µm RGB patch around each candidate
+//!    at 0.25 µm/px and gives the probability that it is a mitotic figure (the score).
+//! 6. [`decide`]: a candidate whose probability reaches the threshold is a mitotic
+//!    figure; calls closer than `pair_merge_um` (the halves of an anaphase) are merged.
+//!
+//! Rooms: `blobs`, `gaussian`, `planes` (candidates: scale space, seeds), `region`,
+//! `fine`, `stats` (regions, features, the slide's nuclei), `cnn` (the classifier: model
+//! loading, patches, inference; it uses nothing else of `detect`), `classify` (the
+//! decision and pair merging), `evaluate` (matching against ground truth).
 //!
 //! # Field invariance
 //! Every computation is finite-support and anchored to level-0 coordinates, so a field
@@ -25,17 +33,15 @@
 mod blobs;
 mod buffers;
 mod classify;
+pub mod cnn;
 pub mod evaluate;
 mod fine;
 pub mod gaussian;
-mod model;
 mod planes;
 mod region;
 mod stats;
 
-pub use classify::{
-    classify, inputs, model_inputs, Model, Node, Tree, Typical, INPUTS, INPUT_NAMES, MODEL,
-};
+pub use classify::{count_dark_neighbours, decide};
 pub use stats::NucleusStats;
 
 use crate::error::{Error, Result};
@@ -48,8 +54,7 @@ use region::{RegionParams, RegionPlanes};
 
 /// Options of the detector. Every size is in µm and converted to pixels once per field
 /// from the field's pixel size; OD thresholds are either relative (fractions) or
-/// deliberately lenient absolute floors, the decision being relative to the slide's own
-/// nuclei ([`classify`]).
+/// deliberately lenient absolute floors: the decision is the classifier's ([`cnn`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DetectOptions {
     /// Working pixel size (µm/px). Finer fields are reduced by integer box averaging to
@@ -113,27 +118,22 @@ pub struct DetectOptions {
     /// real mitosis is (lowest ratio 0.99). Keeps memory bounded on large slides
     /// (a candidate costs about 300 bytes). Default 0.9.
     pub min_candidate_context_ratio: f64,
-    /// Two mitotic candidates closer than this are one anaphase/telophase figure, or two
-    /// pieces of one ring-shaped prometaphase (µm). Default 12: daughter chromosome sets
-    /// lie up to about that far apart; on the tune split of the real benchmark, 12 rather
-    /// than 8 halved the crops where one figure was called twice, at no cost in recall.
+    /// Two mitotic calls closer than this are one figure, counted once (µm): the two
+    /// daughter chromosome sets of an anaphase or telophase, or pieces of one ring-shaped
+    /// prometaphase or of a fragmented figure, which the classifier may each call.
+    /// Default 12: daughter sets lie up to about that far apart, and two dividing cells
+    /// hardly sit closer.
     pub pair_merge_um: f64,
-    /// ... if the darker half's mean H OD is at most this multiple of the other's.
-    /// Default 1.6.
-    pub pair_max_od_ratio: f64,
-    /// Two mitotic calls closer than this (µm) are one figure whatever their darkness
-    /// (fragments of one clump, the halves of an early anaphase). Default 6: two dividing
-    /// cells cannot sit closer, each being at least about 6 µm across.
-    pub pair_always_merge_um: f64,
-    /// Radius within which [`classify`] counts a candidate's dark neighbours (µm).
+    /// Two merged calls at most this far apart (µm) are counted at their midpoint (the
+    /// two daughter sets of one figure); farther apart, the merged call stays where the
+    /// stronger one is (a figure and a piece of it). Default 12.
+    pub pair_midpoint_um: f64,
+    /// Radius within which [`decide`] counts a candidate's dark neighbours (µm).
     /// Default 20 (two or three cell diameters).
     pub neighbour_radius_um: f64,
     /// A neighbour is dark when its mean H OD is at least this multiple of the
     /// candidate's. Default 0.8.
     pub neighbour_darkness: f64,
-    /// A candidate is a mitotic figure if its score is at least this (0..=1). Default
-    /// [`MODEL`]'s tuned threshold.
-    pub score_threshold: f64,
 }
 
 impl Default for DetectOptions {
@@ -158,12 +158,10 @@ impl Default for DetectOptions {
             min_area_um2: 5.0,
             min_candidate_mean_h_od: 0.1,
             min_candidate_context_ratio: 0.9,
-            pair_merge_um: 12.0,
-            pair_max_od_ratio: 1.6,
-            pair_always_merge_um: 6.0,
+            pair_merge_um: 20.0,
+            pair_midpoint_um: 12.0,
             neighbour_radius_um: 20.0,
             neighbour_darkness: 0.8,
-            score_threshold: MODEL.threshold,
         }
     }
 }
@@ -207,7 +205,7 @@ impl DetectOptions {
             ("ring_width_um", self.ring_width_um, 10.0),
             ("context_radius_um", self.context_radius_um, 40.0),
             ("pair_merge_um", self.pair_merge_um, 50.0),
-            ("pair_always_merge_um", self.pair_always_merge_um, 50.0),
+            ("pair_midpoint_um", self.pair_midpoint_um, 50.0),
             ("neighbour_radius_um", self.neighbour_radius_um, 100.0),
         ] {
             check(
@@ -259,19 +257,9 @@ impl DetectOptions {
             "must be >= 0",
         )?;
         check(
-            self.pair_max_od_ratio.is_finite() && self.pair_max_od_ratio >= 1.0,
-            "pair_max_od_ratio",
-            "must be >= 1",
-        )?;
-        check(
             self.neighbour_darkness.is_finite() && self.neighbour_darkness > 0.0,
             "neighbour_darkness",
             "must be > 0",
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.score_threshold),
-            "score_threshold",
-            "must be in [0, 1]",
         )
     }
 
@@ -333,7 +321,7 @@ fn peak_search_px(opts: &DetectOptions, mpp: Mpp) -> usize {
 /// test (`seed_separation_um` plus the largest blur kernel's reach, `3 sigma`, plus two
 /// seed pixels) and (b) the region measurement (disc and ring, or the context disc, plus
 /// the light smoothing), plus a few working pixels of grid alignment. Pair merging
-/// happens over the whole slide in [`classify`] and needs no halo.
+/// happens over the whole slide in [`decide`] and needs no halo.
 pub fn halo_um(opts: &DetectOptions) -> f64 {
     let largest_blur_um = {
         let unit = Mpp::new_unchecked_range(1.0).ok();
@@ -493,7 +481,7 @@ pub struct Features {
     /// 1 when the region filled its disc (a dark clump larger than a figure), else 0.
     pub clipped: f64,
     /// Other candidates within `neighbour_radius_um` at least `neighbour_darkness` times
-    /// as dark (mean H): set by [`classify`] over the whole slide (0 before).
+    /// as dark (mean H): set by [`decide`] over the whole slide (0 before).
     pub dark_neighbours: f64,
     /// Outline roughness at native resolution: boundary length over the inertia-ellipse
     /// perimeter (1 = smooth disc or oval; ragged figures more). See `fine.rs`.
@@ -563,9 +551,9 @@ pub struct Candidate {
     pub y_um: f64,
     /// Measurements.
     pub features: Features,
-    /// Mitosis score in [0, 1] (0 until [`classify`]).
+    /// Mitosis score in [0, 1]: the classifier's probability (0 until scored).
     pub score: f64,
-    /// Class (non-mitotic until [`classify`]).
+    /// Class (non-mitotic until [`decide`]).
     pub class: Class,
     /// Pair merging.
     pub pairing: Pairing,

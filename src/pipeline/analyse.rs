@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::cli::{AnalysisConfig, Pictures};
+use crate::config::{AnalysisConfig, Pictures};
+use crate::detect::cnn::ImagePlacement;
 use crate::detect::{self, Candidate, Class, FieldDetections, FieldImage, NucleusStats};
 use crate::error::{Error, Result};
 use crate::hotspot::find_hotspot;
@@ -26,9 +27,9 @@ use super::progress::Progress;
 /// pixel, fine enough for the hot-spot window's 95 % tissue test.
 const OVERVIEW_MAX_SIDE_PX: u32 = 2048;
 
-/// Coarsest pixel size (µm/px) at which the detector's native-resolution outline features
-/// (trained at 0.23-0.25 µm/px) are trusted without a warning.
-const FINE_OUTLINE_MAX_MPP_UM: f64 = 0.3;
+/// Coarsest pixel size (µm/px) analysed without a warning: the classifier is trained on
+/// 40x figures (0.23-0.25 µm/px); coarser slides are up-sampled to its patches.
+const CLASSIFIER_NATIVE_MAX_MPP_UM: f64 = 0.3;
 
 /// Tissue fields sampled for the Macenko estimate (spread evenly over the tissue).
 const STAIN_SAMPLE_FIELDS: usize = 12;
@@ -101,11 +102,12 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let level0 = &slide.levels()[0];
     let size_px = (level0.width_px, level0.height_px);
     let mut warnings = Vec::new();
-    if mpp.um_per_px() > FINE_OUTLINE_MAX_MPP_UM {
+    if mpp.um_per_px() > CLASSIFIER_NATIVE_MAX_MPP_UM {
         warnings.push(format!(
-            "pixel size {:.3} µm/px is coarser than a 40x scan: the detector's outline \
-             features are trained at about 0.25 µm/px, and at 20x it calls more mimics \
-             (on synthetic slides about twice the true count); prefer 40x scans",
+            "pixel size {:.3} µm/px is coarser than a 40x scan: the mitosis classifier \
+             learned from 40x figures and sees this slide up-sampled; on 20x copies of its \
+             test crops it found as many mitoses but made more false calls (models/README.md); \
+             prefer 40x scans",
             mpp.um_per_px()
         ));
     }
@@ -140,9 +142,9 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let deconv = Deconvolver::new(estimate.vectors, background.rgb)?;
     clock.lap("stain vectors");
 
-    let (candidates, stats) = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
+    let (candidates, _stats) = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
     let mut candidates = candidates;
-    detect::classify(&mut candidates, &stats, &cfg.detect);
+    detect::decide(&mut candidates, cfg.mitosis_threshold, &cfg.detect);
     // Only candidates worth auditing are listed: a slide holds thousands of nuclei per mm²,
     // almost all scoring near 0. The rest are counted.
     let found = candidates.len();
@@ -190,6 +192,8 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
             detector: to_json_value(&cfg.detect)?,
             tissue_mask: to_json_value(&cfg.tissue)?,
             candidate_min_score: cfg.candidate_min_score,
+            classifier: Some(cfg.classifier.info().clone()),
+            mitosis_threshold: cfg.mitosis_threshold,
         },
         tissue_area_mm2: mpp.px2_to_um2(tissue.tissue_area_px2()) / UM2_PER_MM2,
         fields: field_counts,
@@ -281,9 +285,17 @@ fn detect_fields(
     cfg: &AnalysisConfig,
     progress: &Progress,
 ) -> Result<(Vec<Candidate>, NucleusStats)> {
-    let level = slide.best_level_for_downsample(cfg.detect.working_mpp_um / mpp.um_per_px());
+    let classifier = &*cfg.classifier;
+    let model = classifier.info();
+    // The classifier's patches need the finest pixels up to its own pixel size; the
+    // detector's working resolution may be coarser.
+    let finest_um = cfg.detect.working_mpp_um.min(model.input_mpp_um);
+    let level = slide.best_level_for_downsample(finest_um / mpp.um_per_px());
     let ds = slide.levels()[level].downsample;
-    let halo_px = mpp.um_to_px(detect::halo_um(&cfg.detect)).ceil() as i64;
+    // A patch reaches half its side beyond its candidate, whose centre lies in the core.
+    let halo_px = mpp
+        .um_to_px(detect::halo_um(&cfg.detect).max(classifier.reach_um(mpp.um_per_px(), ds)))
+        .ceil() as i64;
     let field_mpp = mpp.downsampled(ds);
     progress.start_fields(fields.len() as u64);
     let per_field: Vec<FieldDetections> = fields
@@ -309,6 +321,19 @@ fn detect_fields(
                 core.x1 as f64,
                 core.y1 as f64,
             );
+            // The learned classifier's probability, from the field's own pixels (one
+            // patch at a time, so the result does not depend on the tiling).
+            let place = ImagePlacement {
+                origin_x_px: field.origin_x_px,
+                origin_y_px: field.origin_y_px,
+                downsample: ds,
+            };
+            let points: Vec<(f64, f64)> =
+                found.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
+            let probabilities = classifier.score_points(&rgb, place, mpp.um_per_px(), &points);
+            for (c, p) in found.candidates.iter_mut().zip(probabilities) {
+                c.score = p;
+            }
             progress.field_done();
             Ok(found)
         })

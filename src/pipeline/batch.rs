@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::AnalysisConfig;
+use crate::config::AnalysisConfig;
 use crate::error::{Error, Result};
 
 use super::progress::{Progress, ProgressMode};

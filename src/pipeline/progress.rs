@@ -3,14 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Whether progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
-    /// A bar on stderr when it is a terminal.
-    Bar,
-    /// Nothing.
-    Hidden,
-}
+pub use crate::config::ProgressMode;
 
 /// Progress of one slide's analysis. Thread-safe: rayon workers tick it.
 #[derive(Debug)]

@@ -189,6 +189,14 @@ pub struct Parameters {
     pub tissue_mask: serde_json::Value,
     /// Candidates scoring below this (and not mitoses) are counted but not listed.
     pub candidate_min_score: f64,
+    /// The learned classifier that gave every score: name, version, SHA-256 of the model
+    /// file, its input and its own threshold (`None` only in reports built by hand).
+    #[serde(default)]
+    pub classifier: Option<crate::detect::cnn::ModelInfo>,
+    /// Probability (0..=1) at or above which a candidate was counted as a mitotic figure:
+    /// the model's threshold unless `--score-threshold` set another.
+    #[serde(default)]
+    pub mitosis_threshold: f64,
 }
 
 /// Tissue area and HPF fields.

@@ -58,6 +58,16 @@ pub fn summary_text(report: &Report) -> String {
         "Mitoses:  {} of {} candidates ({} listed); {rates}\n",
         c.mitoses, c.candidates, c.candidates_listed
     ));
+    if let Some(m) = &p.classifier {
+        out.push_str(&format!(
+            "Model:    {} {} (sha256 {}, {}); a mitosis scores >= {:.2}\n",
+            m.name,
+            m.version,
+            &m.sha256[..m.sha256.len().min(12)],
+            m.source,
+            p.mitosis_threshold
+        ));
+    }
     match &report.hotspot {
         Some(h) => out.push_str(&format!(
             "Hot spot: {} mitoses in {:.3} mm² ({:.1} HPF) = {:.2} per 10 HPF, {:.3} per mm²; \

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use image::RgbImage;
+use mitocount::detect::cnn::{Classifier, ImagePlacement};
 use mitocount::detect::evaluate::{evaluate, read_points, ImagePair};
 use mitocount::detect::{
     self, Candidate, Class, DetectOptions, FieldDetections, FieldImage, NucleusStats,
@@ -42,12 +43,15 @@ fn read_region(img: &RgbImage, x: i64, y: i64, w: u32, h: u32) -> RgbImage {
 }
 
 /// Detects over `img` in fields of `field_px` (core) read with the detector's halo, with
-/// `threads` workers, merging in the order the fields finish; returns the classified
-/// candidates sorted by position and the merged statistics.
+/// `threads` workers, scoring each field's candidates with the embedded classifier from
+/// the field's pixels (as the pipeline does), merging in the order the fields finish;
+/// returns the classified candidates sorted by position and the merged statistics.
 fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>, NucleusStats) {
     let opts = DetectOptions::default();
     let d = deconv();
-    let halo = mpp().um_to_px(detect::halo_um(&opts)).ceil() as i64;
+    let classifier = Classifier::embedded().unwrap();
+    let halo_um = detect::halo_um(&opts).max(classifier.reach_um(0.25, 1.0));
+    let halo = mpp().um_to_px(halo_um).ceil() as i64;
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let mut cores = Vec::new();
     for y0 in (0..h).step_by(field_px as usize) {
@@ -79,6 +83,20 @@ fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>,
                 };
                 let mut det = detect::detect_field(&field, &d, &opts);
                 det.retain_core(x0 as f64, y0 as f64, x1 as f64, y1 as f64);
+                let place = ImagePlacement {
+                    origin_x_px: field.origin_x_px,
+                    origin_y_px: field.origin_y_px,
+                    downsample: 1.0,
+                };
+                let points: Vec<(f64, f64)> =
+                    det.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
+                for (c, p) in det
+                    .candidates
+                    .iter_mut()
+                    .zip(classifier.score_points(&rgb, place, 0.25, &points))
+                {
+                    c.score = p;
+                }
                 det
             })
             .collect()
@@ -90,7 +108,9 @@ fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>,
         candidates.extend(f.candidates);
         stats.merge(&f.stats);
     }
-    detect::classify(&mut candidates, &stats, &opts);
+    // Sorted first: the decision must not depend on the merging order either.
+    candidates.sort_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
+    detect::decide(&mut candidates, classifier.info().threshold, &opts);
     candidates.sort_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
     (candidates, stats)
 }
@@ -98,7 +118,7 @@ fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>,
 #[test]
 fn real_crops_centre_mitoses_are_found() {
     // 12 crops of the benchmark's test split (not used to train the model), picked by a
-    // hash of their names (scripts/real_mitoses/make_test_fixture.py); each is centred on
+    // hash of their names (scripts/fixtures/make_test_fixture.py); each is centred on
     // an expert-confirmed mitosis.
     let img = load("real_crops_4x3.png");
     let (candidates, stats) = run_fields(&img, 4096, 1);
@@ -134,10 +154,11 @@ fn real_crops_centre_mitoses_are_found() {
         off_centre_crops <= 2,
         "crops with a call > 15 µm off centre: {off_centre_crops}"
     );
-    // Every call has a score above the threshold and features in physical ranges.
+    // Every call has a probability above the threshold and features in physical ranges.
     let opts = DetectOptions::default();
+    let threshold = Classifier::embedded().unwrap().info().threshold;
     for c in &calls {
-        assert!(c.score >= opts.score_threshold && c.score <= 1.0);
+        assert!(c.score >= threshold && c.score <= 1.0);
         let f = &c.features;
         assert!(
             f.area_um2 >= opts.min_area_um2 && f.area_um2 < 400.0,

@@ -202,6 +202,8 @@ fn make_report_snapped(path: &str, snap_px: Option<f64>) -> Report {
             detector: serde_json::json!({ "min_score": 0.5, "blob_sigma_um": [1.5, 4.0] }),
             tissue_mask: serde_json::json!({ "downsample": MASK_DS }),
             candidate_min_score: 0.0,
+            classifier: None,
+            mitosis_threshold: 0.5,
         },
         tissue_area_mm2: mpp.px2_to_um2(tissue.tissue_area_px2()) / 1e6,
         fields,

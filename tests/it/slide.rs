@@ -1,8 +1,8 @@
 //! The slide reader on real scanner files, converted fixtures and broken files.
 //!
-//! Fixtures: `tests/data/slides/` (made by `scripts/make_slide_fixtures.py`, with
+//! Fixtures: `tests/data/slides/` (made by `scripts/fixtures/make_slide_fixtures.py`, with
 //! reference decodes by libtiff/libjpeg-turbo stored as PNG beside them) and
-//! `tests/data/bad/` (made by `scripts/make_bad_slides.py`).
+//! `tests/data/bad/` (made by `scripts/fixtures/make_bad_slides.py`).
 
 use std::path::{Path, PathBuf};
 

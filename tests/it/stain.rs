@@ -19,7 +19,7 @@ fn load_png(name: &str) -> RgbImage {
     image::open(Path::new(DATA).join(name)).unwrap().to_rgb8()
 }
 
-/// A `[rows, cols, 3]` float32 little-endian fixture written by scripts/stain_reference.py.
+/// A `[rows, cols, 3]` float32 little-endian fixture written by scripts/fixtures/stain_reference.py.
 fn load_f32(name: &str, rows: usize, cols: usize) -> Vec<[f32; 3]> {
     let bytes = std::fs::read(Path::new(DATA).join(name)).unwrap();
     assert_eq!(bytes.len(), rows * cols * 3 * 4, "{name}: wrong size");

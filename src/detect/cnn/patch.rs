@@ -1,0 +1,155 @@
+//! Patches around candidates at the classifier's fixed pixel size.
+//!
+//! A patch is `side` x `side` bilinear samples spaced `input_mpp_um` apart (µm), centred
+//! on a level-0 point, so that 20x and 40x slides show the network the same scale. The
+//! sample formula is the one `training/prepare.py` uses to cut training patches
+//! (`Sampler`), so training and inference see the same pixels: points are level-0 pixel
+//! coordinates in the crate's convention (pixel `i` spans `[i, i + 1)`, its centre at
+//! `i + 0.5`), sample `j` lies at `centre + (j - (side - 1) / 2) * step`, values between
+//! pixel centres are bilinear, outside the image white (255), and each sample is rounded
+//! to an 8-bit value before it is normalised.
+
+use image::RgbImage;
+
+/// Where an image lies on the slide.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImagePlacement {
+    /// Level-0 x of the image's pixel (0, 0) (px).
+    pub origin_x_px: f64,
+    /// Level-0 y of the image's pixel (0, 0) (px).
+    pub origin_y_px: f64,
+    /// Level-0 pixels per image pixel (>= 1; 1 for level 0).
+    pub downsample: f64,
+}
+
+/// Samples the 8-bit RGB patch `[side, side, 3]` (row-major, interleaved) centred on the
+/// level-0 point (`x_px`, `y_px`), with `step_px` level-0 pixels between samples
+/// (`input_mpp_um / slide_mpp_um`), into `out` (cleared first).
+pub fn sample_patch(
+    img: &RgbImage,
+    place: ImagePlacement,
+    centre_px: (f64, f64),
+    (side, step_px): (usize, f64),
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(side * side * 3);
+    let ds = place.downsample.max(f64::MIN_POSITIVE);
+    // Image pixel k spans level-0 [origin + k ds, origin + (k + 1) ds): in image
+    // coordinates whose pixel k has its centre at k, the point lies at (p - origin) / ds - 0.5.
+    let cx = (centre_px.0 - place.origin_x_px) / ds - 0.5;
+    let cy = (centre_px.1 - place.origin_y_px) / ds - 0.5;
+    let step = step_px / ds;
+    let half = (side as f64 - 1.0) / 2.0;
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let raw = img.as_raw();
+    let px = |x: i64, y: i64, c: usize| -> f32 {
+        if x < 0 || y < 0 || x >= w || y >= h {
+            255.0
+        } else {
+            f32::from(raw[((y * w + x) * 3) as usize + c])
+        }
+    };
+    // Per-column source positions and weights, computed once. f32 weights as numpy's
+    // float32 in prepare.py.
+    let cols: Vec<(i64, f32)> = (0..side)
+        .map(|j| {
+            let sx = cx + (j as f64 - half) * step;
+            let x0 = sx.floor();
+            (x0 as i64, (sx - x0) as f32)
+        })
+        .collect();
+    for i in 0..side {
+        let sy = cy + (i as f64 - half) * step;
+        let y0f = sy.floor();
+        let (y0, fy) = (y0f as i64, (sy - y0f) as f32);
+        for &(x0, fx) in &cols {
+            for c in 0..3 {
+                let top = px(x0, y0, c) * (1.0 - fx) + px(x0 + 1, y0, c) * fx;
+                let bot = px(x0, y0 + 1, c) * (1.0 - fx) + px(x0 + 1, y0 + 1, c) * fx;
+                let v = top * (1.0 - fy) + bot * fy;
+                out.push((v + 0.5).floor().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+}
+
+/// The level-0 rectangle `(x0, y0, x1, y1)` (px, x1 and y1 exclusive) whose pixels a patch
+/// centred on `centre_px` reads, with one pixel to spare for the bilinear neighbours.
+pub fn patch_bounds_px(
+    centre_px: (f64, f64),
+    (side, step_px): (usize, f64),
+) -> (i64, i64, i64, i64) {
+    let reach = (side as f64 - 1.0) / 2.0 * step_px;
+    (
+        (centre_px.0 - reach).floor() as i64 - 1,
+        (centre_px.1 - reach).floor() as i64 - 1,
+        (centre_px.0 + reach).ceil() as i64 + 2,
+        (centre_px.1 + reach).ceil() as i64 + 2,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 3) as u8, (y * 5) as u8, 100]))
+    }
+
+    #[test]
+    fn unit_step_on_whole_pixels_copies_the_image() {
+        let img = gradient(40, 30);
+        let place = ImagePlacement {
+            origin_x_px: 0.0,
+            origin_y_px: 0.0,
+            downsample: 1.0,
+        };
+        let mut out = Vec::new();
+        // side 8 centred on 12.0 (between pixels 11 and 12): pixels 8..=15.
+        sample_patch(&img, place, (12.0, 14.0), (8, 1.0), &mut out);
+        assert_eq!(out.len(), 8 * 8 * 3);
+        for i in 0..8 {
+            for j in 0..8 {
+                let p = img.get_pixel(8 + j as u32, 10 + i as u32);
+                assert_eq!(&out[(i * 8 + j) * 3..(i * 8 + j) * 3 + 3], &p.0);
+            }
+        }
+    }
+
+    #[test]
+    fn origin_and_downsample_map_level0_points() {
+        let img = gradient(40, 30);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let place = ImagePlacement {
+            origin_x_px: 0.0,
+            origin_y_px: 0.0,
+            downsample: 1.0,
+        };
+        sample_patch(&img, place, (20.0, 15.0), (6, 0.5), &mut a);
+        // The same image placed at (100, 200) on the slide, centre moved alike.
+        let moved = ImagePlacement {
+            origin_x_px: 100.0,
+            origin_y_px: 200.0,
+            downsample: 1.0,
+        };
+        sample_patch(&img, moved, (120.0, 215.0), (6, 0.5), &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn outside_the_image_is_white() {
+        let img = gradient(10, 10);
+        let place = ImagePlacement {
+            origin_x_px: 0.0,
+            origin_y_px: 0.0,
+            downsample: 1.0,
+        };
+        let mut out = Vec::new();
+        sample_patch(&img, place, (-50.0, -50.0), (4, 1.0), &mut out);
+        assert!(out.iter().all(|&v| v == 255));
+        let (x0, y0, x1, y1) = patch_bounds_px((10.0, 10.0), (4, 1.0));
+        assert!(x0 <= 8 && y0 <= 8 && x1 >= 13 && y1 >= 13);
+    }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Score the product (`mitocount count`, with the model built into it) on held-out data.
+
+Everything here goes through the binary a user runs, with default options:
+  * the test-split mosaics of AtNorM-MD and AtNorM-Br (prepare.py; never trained or tuned
+    on): per crop, a hit is a mitotic call within 7.5 um of the crop centre (one-to-one,
+    TUPAC16/MIDOG radius); recall; unmatched calls per mm^2 of crop area (black padding
+    excluded); and the share of crops with a call more than 15 um off centre;
+  * the same mosaics down-sampled to 0.5 um/px (20x), run at --mpp 0.5;
+  * held-out real tissue without mitoses: the benign tiles prepare.py kept out, the
+    tiatoolbox carcinoma image (0.25 um/px) and CMU-1 (in the training negatives);
+  * synthetic slides of fresh seeds with default density (F1 at 7.5 um, from --truth).
+Writes OUT/evaluation.json and OUT/evaluation.md.
+
+Usage: evaluate.py [--bin target/release/mitocount] [--data target/training] [--shared ../shared/data]
+"""
+
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import subprocess
+
+import numpy as np
+from PIL import Image
+
+CROP = 128
+RADIUS_UM = 7.5
+
+
+def count(binary, image, out, *extra):
+    os.makedirs(out, exist_ok=True)
+    subprocess.run([binary, "count", image, "--out", out, "--no-images", "-q", *extra],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
+    calls = []
+    with open(os.path.join(out, "detections.csv")) as f:
+        rows = (r for r in f if not r.startswith("#"))
+        for r in csv.DictReader(rows):
+            if r["class"].strip().lower().replace("_", " ") == "mitotic figure":
+                calls.append((float(r["x_px"]), float(r["y_px"])))
+    return report, calls
+
+
+def score_mosaic(truth, calls, scale, mpp):
+    """Per-crop hits, unmatched calls and far-off calls of one mosaic at a scale (1 or 0.5)."""
+    crop = CROP * scale
+    cells = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth}
+    per = {k: [] for k in cells}
+    for x, y in calls:
+        k = (int(x // crop), int(y // crop))
+        if k in per:
+            per[k].append((x, y))
+    hits = unmatched = far = 0
+    area_um2 = 0.0
+    rows = []
+    for k, t in cells.items():
+        cx, cy = float(t["x_px"]) * scale, float(t["y_px"]) * scale
+        d = sorted(math.hypot(x - cx, y - cy) * mpp for x, y in per[k])
+        hit = bool(d) and d[0] <= RADIUS_UM
+        hits += hit
+        unmatched += len(d) - hit
+        far += any(v > 15.0 for v in d)
+        area_um2 += (CROP * 0.25) ** 2 * (1.0 - float(t["black_fraction"]))
+        rows.append((t["file"], t["class"], hit))
+    return hits, unmatched, far, area_um2, rows
+
+
+def mosaics(binary, folder, out, scale, split="test"):
+    mpp = 0.25 / scale
+    tot = {"crops": 0, "hits": 0, "unmatched": 0, "far": 0, "area_um2": 0.0, "atypical": 0, "atypical_hits": 0}
+    for png in sorted(glob.glob(os.path.join(folder, f"{split}_*.png"))):
+        stem = os.path.splitext(os.path.basename(png))[0]
+        truth = list(csv.DictReader(open(os.path.splitext(png)[0] + ".csv")))
+        image = png
+        if scale != 1.0:
+            image = os.path.join(out, f"{stem}_half.png")
+            if not os.path.exists(image):
+                im = Image.open(png).convert("RGB")
+                im.resize((im.width // 2, im.height // 2), Image.BOX).save(image)
+        _, calls = count(binary, image, os.path.join(out, f"{stem}_{scale}"), "--mpp", str(mpp))
+        h, u, f, a, rows = score_mosaic(truth, calls, scale, mpp)
+        tot["crops"] += len(truth)
+        tot["hits"] += h
+        tot["unmatched"] += u
+        tot["far"] += f
+        tot["area_um2"] += a
+        tot["atypical"] += sum(r[1] == "atypical" for r in rows)
+        tot["atypical_hits"] += sum(r[1] == "atypical" and r[2] for r in rows)
+    return {
+        "crops": tot["crops"],
+        "recall": round(tot["hits"] / max(tot["crops"], 1), 4),
+        "recall_atypical": round(tot["atypical_hits"] / max(tot["atypical"], 1), 4),
+        "unmatched_calls_per_mm2": round(tot["unmatched"] / (tot["area_um2"] / 1e6), 1),
+        "crops_with_call_over_15um_off": round(tot["far"] / max(tot["crops"], 1), 4),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default="target/release/mitocount")
+    ap.add_argument("--data", default="target/training")
+    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
+    ap.add_argument("--synthetic-seeds", type=int, nargs="*", default=[901, 902, 903])
+    ap.add_argument("--tune", action="store_true",
+                    help="score the tune-split mosaics only (for choosing settings; prints, writes nothing else)")
+    ap.add_argument("--out", help="working folder (default DATA/evaluation)")
+    args = ap.parse_args()
+    out = args.out or os.path.join(args.data, "evaluation")
+    if args.tune:
+        for ds in ("md", "br"):
+            r = mosaics(args.bin, os.path.join(args.data, "mosaics", ds), out, 1.0, "tune")
+            print(f"{ds} tune 0.25 um/px", r, flush=True)
+        return
+    os.makedirs(out, exist_ok=True)
+    res = {"mosaics": {}, "tissue": {}, "synthetic": {}}
+    for ds in ("md", "br"):
+        for scale in (1.0, 0.5):
+            key = f"{ds} test {'0.25' if scale == 1.0 else '0.5'} um/px"
+            res["mosaics"][key] = mosaics(args.bin, os.path.join(args.data, "mosaics", ds), out, scale)
+            print(key, res["mosaics"][key], flush=True)
+    summary = json.load(open(os.path.join(args.data, "data_summary.json")))
+    tissue = [(os.path.join(args.shared, "he/tiatoolbox-target_image.png"), 0.25, "held out"),
+              ("sample_tiles/CMU-1-Small-Region.svs", None, "training negative")]
+    benign_area = 0.0
+    benign_calls = 0
+    for item in summary["negative_images"]:
+        if item["split"] == "test":
+            png = os.path.join(args.data, "negatives", item["file"])
+            rep, calls = count(args.bin, png, os.path.join(out, "benign", item["file"]), "--mpp", str(item["mpp"]))
+            im = Image.open(png)
+            benign_area += im.width * im.height * item["mpp"] ** 2 / 1e6
+            benign_calls += len(calls)
+            res["tissue"]["benign/" + item["file"]] = {"calls": len(calls)}
+    res["tissue"]["benign held-out tiles, all"] = {
+        "calls": benign_calls, "area_mm2": round(benign_area, 4),
+        "calls_per_mm2": round(benign_calls / max(benign_area, 1e-9), 1)}
+    for path, mpp, role in tissue:
+        extra = ["--mpp", str(mpp)] if mpp else []
+        rep, calls = count(args.bin, path, os.path.join(out, os.path.basename(path)), *extra)
+        res["tissue"][os.path.basename(path)] = {
+            "role": role, "calls": len(calls), "tissue_mm2": rep["tissue"]["tissue_area_mm2"],
+            "verdict": rep["verdict"].get("outcome", rep["verdict"]) if isinstance(rep["verdict"], dict) else rep["verdict"]}
+    for seed in args.synthetic_seeds:
+        slide = os.path.join(out, f"synth-{seed}.tiff")
+        if not os.path.exists(slide):
+            subprocess.run([args.bin, "synth", "--seed", str(seed), "--out", slide], check=True,
+                           stdout=subprocess.DEVNULL)
+        rep, calls = count(args.bin, slide, os.path.join(out, f"synth-{seed}"), "--truth",
+                           slide[:-len(".tiff")] + ".truth.csv")
+        res["synthetic"][f"seed {seed}"] = rep["evaluation"]
+    with open(os.path.join(out, "..", "evaluation.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res["tissue"], indent=1))
+    print(json.dumps(res["synthetic"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Write the model card (models/README.md) from what prepare.py, train.py and
+evaluate.py recorded in target/training/.
+
+Usage: model_card.py [--data target/training] [--model models/mitosis-cnn.safetensors] [--out models/README.md]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+
+
+def table(rows, cols):
+    out = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(str(c[1](r)) for c in cols) + " |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="target/training")
+    ap.add_argument("--model", default="models/mitosis-cnn.safetensors")
+    ap.add_argument("--out", default="models/README.md")
+    args = ap.parse_args()
+    tr = json.load(open(os.path.join(args.data, "train_result.json")))
+    ev = json.load(open(os.path.join(args.data, "evaluation.json")))
+    ds = json.load(open(os.path.join(args.data, "data_summary.json")))
+    sc_path = os.path.join(args.data, "shortcut_check.json")
+    sc = json.load(open(sc_path)) if os.path.exists(sc_path) else None
+    sha = hashlib.sha256(open(args.model, "rb").read()).hexdigest()
+    if sha != tr["sha256"]:
+        raise SystemExit(f"{args.model} (sha256 {sha}) is not the model train.py wrote ({tr['sha256']})")
+    m = tr["meta"]
+    size_kb = os.path.getsize(args.model) / 1024
+    splits = table(sorted(ds["splits"].items()), [
+        ("dataset / split", lambda r: r[0]), ("crops", lambda r: r[1]["crops"]),
+        ("atypical", lambda r: r[1]["atypical"]), ("mosaics", lambda r: r[1]["mosaics"])])
+    patches = table(sorted(ds["patches"].items()), [("split / kind", lambda r: r[0]), ("patches", lambda r: r[1])])
+    mos = table(sorted(ev["mosaics"].items()), [
+        ("test split", lambda r: r[0]), ("crops", lambda r: r[1]["crops"]), ("recall", lambda r: r[1]["recall"]),
+        ("recall atypical", lambda r: r[1]["recall_atypical"]),
+        ("unmatched calls per mm²", lambda r: r[1]["unmatched_calls_per_mm2"]),
+        ("crops with a call > 15 µm off centre", lambda r: r[1]["crops_with_call_over_15um_off"])])
+    tis = table(sorted(ev["tissue"].items()), [
+        ("image", lambda r: r[0]), ("role", lambda r: r[1].get("role", "held out")),
+        ("calls", lambda r: r[1]["calls"]),
+        ("area / tissue mm²", lambda r: r[1].get("tissue_mm2", r[1].get("area_mm2", ""))),
+        ("verdict or calls per mm²", lambda r: r[1].get("verdict", r[1].get("calls_per_mm2", "")))])
+    syn = table(sorted(ev["synthetic"].items()), [
+        ("synthetic slide", lambda r: r[0]), ("precision", lambda r: round(r[1]["precision"], 3)),
+        ("recall", lambda r: round(r[1]["recall"], 3)), ("F1", lambda r: round(r[1]["f1"], 3))])
+    tune = [t for t in tr["tune_table"] if round(t["threshold"] * 20) == t["threshold"] * 20 or t["threshold"] == tr["threshold"]]
+    tun = table(tune, [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
+                       ("tune false calls per mm² of crop", lambda r: r["false_calls_per_mm2"])])
+    text = f"""# Model card: `{m['name']}` ({m['version']})
+
+The mitosis classifier built into `mitocount` (`models/mitosis-cnn.safetensors`, {size_kb:.0f} KiB,
+embedded in the binary at build time; `--model FILE` loads another).
+**Written by `training/model_card.py`; do not edit by hand: run `training/train.sh`.**
+
+- **SHA-256**: `{sha}`
+- **What it does**: for each candidate of the blob stage, the probability that a mitotic
+  figure sits at the centre of a {m['input_px']} x {m['input_px']} px RGB patch at {m['input_mpp_um']} µm/px
+  ({int(m['input_px']) * float(m['input_mpp_um']):.0f} µm), resampled from the slide's own pixels (20x slides are up-sampled).
+- **Decision threshold**: {tr['threshold']} (the highest that keeps tune-split crop recall >= 0.87, a margin over the 0.85 asked).
+- **Architecture** (`--arch {m.get('arch', 'lean')}`): five 3x3 convolutions with batch norm (folded into them
+  at export) and ReLU, global average pooling, one logit; layers `{m['layers']}`;
+  input `(rgb / 255 - {m['input_offset']}) * {m['input_scale']}`. Run in pure Rust (`src/detect/cnn/`).
+- **Trained** with PyTorch {tr['torch']} on the CPU (2 threads), seed {m['seed']}, in {tr['train_seconds']} s;
+  AdamW, one-cycle learning rate, two rounds (the second after hard-negative mining: the
+  {tr['hard_negatives'] and sum(tr['hard_negatives'].values())} train negatives the first model scored highest weigh 4x; by kind: {tr['hard_negatives']}).
+
+## Data (all from `../shared/data`)
+
+Positives: the expert-confirmed mitotic figure at the centre of each crop of AtNorM-MD
+(MIDOG++ subset: several tumours, species and scanners) and AtNorM-Br (TCGA breast), both
+MIT-licensed (Banerjee et al. 2025, arXiv:2506.21444), train split only: the candidates
+within 6 µm of a crop centre and the centre itself. Negatives: every other candidate of the
+crops farther than 10 µm from the centre; every candidate of the benign tissue tiles
+(Kather et al. 2016/2018, CC BY 4.0: smooth muscle, lymphocytes, stroma, debris, fat,
+mucus; every third tile held out) and of CMU-1 (skin, 20x, no mitoses).
+Splits: crops are numbered in the order they were cut, so blocks of 16 consecutive numbers
+go to one split together (hash of dataset and block: test 25 %, tune 15 %, train 60 %);
+AtNorM-Br's {ds['duplicates_dropped']} pixel-identical copies are dropped (one file per group kept).
+The test split is written as mosaics only and never read by training.
+
+{splits}
+
+Patches (train and tune; the test split has none):
+
+{patches}
+
+Augmentation: any rotation and flips, scale 0.9-1.1, shifts of 2 px, HED stain jitter
+(H and E scaled by up to ±35 % and shifted by ±0.06 OD), brightness and contrast, JPEG at
+quality 30-90, slight blur, a 20x look (down-sampled by 2 and back), and seams. Natural
+seams (mosaic crop edges, ends of small images) and natural 20x blur occur only around
+negatives, so both are given per patch with the probability that makes them as common
+among positives as among negatives.
+
+## Scores
+
+Through `mitocount count` with default options (`training/evaluate.py`), on data never
+trained or tuned on unless said:
+
+{mos}
+
+Real tissue without (known) mitoses:
+
+{tis}
+
+Synthetic slides (fresh seeds, default density; F1 at 7.5 µm):
+
+{syn}
+
+Tune split (threshold choice; patches, not the product):
+
+{tun}
+
+## Shortcut check (`training/shortcut_check.py`, tune split)
+
+{json.dumps(sc, indent=1) if sc else "not run"}
+
+`centred_on_nothing`: patches centred on tissue at least 8 µm from any candidate or crop
+centre; `seams_in_positives`: recall of the tune crop-centre positives with a strip of
+white, black or another crop pasted beyond a line at the given distance from the centre (4-8 µm: inside the 10 µm half-window);
+`tune_negatives`: the share of tune crop nuclei called, at a seam or not.
+
+## Limits
+
+- Positives are crops from breast carcinoma and the MIDOG++ tumours (human and canine); no
+  leiomyosarcoma figure is among them. Smooth-muscle nuclei are among the negatives only
+  through a handful of 20x benign tiles.
+- The test splits are blocks of crop numbers, not slides: crops of one slide may sit in
+  both train and test, so the scores may be optimistic for unseen labs and scanners.
+- Calls on real tissue other than crops were counted, not checked by a pathologist.
+"""
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
