@@ -65,6 +65,8 @@ embedded in the binary at build time; `--model FILE` loads another).
   figure sits at the centre of a {m['input_px']} x {m['input_px']} px RGB patch at {m['input_mpp_um']} µm/px
   ({int(m['input_px']) * float(m['input_mpp_um']):.0f} µm), resampled from the slide's own pixels (20x slides are up-sampled).
 - **Decision threshold**: {tr['threshold']} (the highest that keeps tune-split crop recall >= 0.87, a margin over the 0.85 asked).
+- **One call per figure**: calls within 20 µm are merged (at their midpoint up to 12 µm
+  apart); chosen on the tune split (`docs/real-mitoses.md`).
 - **Architecture** (`--arch {m.get('arch', 'lean')}`): five 3x3 convolutions with batch norm (folded into them
   at export) and ReLU, global average pooling, one logit; layers `{m['layers']}`;
   input `(rgb / 255 - {m['input_offset']}) * {m['input_scale']}`. Run in pure Rust (`src/detect/cnn/`).
@@ -88,7 +90,9 @@ The test split is written as mosaics only and never read by training.
 
 {splits}
 
-Patches (train and tune; the test split has none):
+Patches (train and tune; the test split has none). `train.py` leaves out the benign-image
+candidates whose 80 px window leaves the image ({tr.get('image_edge_left_out', 'some')} of them), so that white
+beyond an image's end cannot stand for "not a mitosis":
 
 {patches}
 
@@ -120,12 +124,15 @@ Tune split (threshold choice; patches, not the product):
 
 ## Shortcut check (`training/shortcut_check.py`, tune split)
 
+```json
 {json.dumps(sc, indent=1) if sc else "not run"}
+```
 
 `centred_on_nothing`: patches centred on tissue at least 8 µm from any candidate or crop
 centre; `seams_in_positives`: recall of the tune crop-centre positives with a strip of
 white, black or another crop pasted beyond a line at the given distance from the centre (4-8 µm: inside the 10 µm half-window);
-`tune_negatives`: the share of tune crop nuclei called, at a seam or not.
+`tune_negatives`: the share of tune crop nuclei called (with the 80 px window every crop
+nucleus more than 10 µm from the centre reaches a seam, so there is no seam-free group).
 
 ## Limits
 

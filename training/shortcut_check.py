@@ -117,9 +117,11 @@ def main():
     neg = np.where(tune & np.isin(kinds, ["md-crop-nucleus", "br-crop-nucleus"]))[0]
     q = run(centre(z["patches"][neg], side))
     e = z["edges"][neg]
-    res["tune_negatives"] = {
-        "at a seam": {"patches": int(e.sum()), "called_fraction": round(float(np.mean(q[e] >= thr)), 4)},
-        "away from seams": {"patches": int((~e).sum()), "called_fraction": round(float(np.mean(q[~e] >= thr)), 4)}}
+    res["tune_negatives"] = {}
+    for name, m in (("at a seam", e), ("away from seams", ~e)):
+        if m.any():
+            res["tune_negatives"][name] = {"patches": int(m.sum()),
+                                           "called_fraction": round(float(np.mean(q[m] >= thr)), 4)}
     with open(os.path.join(args.data, "shortcut_check.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))

@@ -387,6 +387,7 @@ def main():
                    "tune_table": table, "tune_by_kind": by_kind, "train_negatives_called": train_neg,
                    "hard_negatives": hard_kinds, "train_positive": int(len(pos)), "train_negative": int(len(neg)),
                    "tune_patches": int(len(tu)), "train_seconds": round(train_s), "meta": meta,
+                   "image_edge_left_out": int(image_edge.sum()),
                    "torch": torch.__version__}, f, indent=1)
 
 
