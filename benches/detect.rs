@@ -129,11 +129,7 @@ fn detection(c: &mut Criterion) {
         b.iter(|| {
             let mut det = detect::detect_field(black_box(&field), &deconv, &opts);
             det.retain_core(0.0, 0.0, f64::from(w), f64::from(h));
-            let points: Vec<(f64, f64)> = det.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
-            let p = classifier.score_points(black_box(&field_rgb), place, MPP_UM, &points);
-            for (c, p) in det.candidates.iter_mut().zip(p) {
-                c.score = p;
-            }
+            det.score(&classifier, black_box(&field_rgb), place, MPP_UM);
             detect::decide(&mut det.candidates, classifier.info().threshold, &opts);
             det.candidates.len()
         })

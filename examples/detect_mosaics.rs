@@ -105,12 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     origin_y_px: ry as f64,
                     downsample: 1.0,
                 };
-                let points: Vec<(f64, f64)> =
-                    det.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
-                let p = classifier.score_points(&region, place, mpp.um_per_px(), &points);
-                for (c, p) in det.candidates.iter_mut().zip(p) {
-                    c.score = p;
-                }
+                det.score(&classifier, &region, place, mpp.um_per_px());
                 candidates.extend(det.candidates);
                 stats.merge(&det.stats);
                 x0 = x1;

@@ -599,6 +599,23 @@ impl FieldDetections {
         self.stats = stats;
         self.nuclei = Vec::new();
     }
+
+    /// Sets each candidate's [`Candidate::score`] to the classifier's probability, from
+    /// the pixels of `img` (the field as read, placed on the slide by `place`; slide pixel
+    /// size `level0_mpp_um`), one patch at a time.
+    pub fn score(
+        &mut self,
+        classifier: &cnn::Classifier,
+        img: &image::RgbImage,
+        place: cnn::ImagePlacement,
+        level0_mpp_um: f64,
+    ) {
+        let points: Vec<(f64, f64)> = self.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
+        let probabilities = classifier.score_points(img, place, level0_mpp_um, &points);
+        for (c, p) in self.candidates.iter_mut().zip(probabilities) {
+            c.score = p;
+        }
+    }
 }
 
 /// Finds candidate figures in one field and summarises its nuclei. Deterministic; see the

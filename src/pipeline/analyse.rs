@@ -328,12 +328,7 @@ fn detect_fields(
                 origin_y_px: field.origin_y_px,
                 downsample: ds,
             };
-            let points: Vec<(f64, f64)> =
-                found.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
-            let probabilities = classifier.score_points(&rgb, place, mpp.um_per_px(), &points);
-            for (c, p) in found.candidates.iter_mut().zip(probabilities) {
-                c.score = p;
-            }
+            found.score(classifier, &rgb, place, mpp.um_per_px());
             progress.field_done();
             Ok(found)
         })

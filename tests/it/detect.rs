@@ -88,15 +88,7 @@ fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>,
                     origin_y_px: field.origin_y_px,
                     downsample: 1.0,
                 };
-                let points: Vec<(f64, f64)> =
-                    det.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
-                for (c, p) in det
-                    .candidates
-                    .iter_mut()
-                    .zip(classifier.score_points(&rgb, place, 0.25, &points))
-                {
-                    c.score = p;
-                }
+                det.score(&classifier, &rgb, place, 0.25);
                 det
             })
             .collect()
