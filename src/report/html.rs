@@ -452,8 +452,21 @@ pub fn page(
         .iter()
         .map(|st| format!("{} {:.2} s", st.stage, st.seconds))
         .collect();
+    let model = report
+        .parameters
+        .classifier
+        .as_ref()
+        .map(|m| {
+            format!(
+                " &middot; model {} {} (SHA-256 {})",
+                escape(&m.name),
+                escape(&m.version),
+                escape(&m.sha256)
+            )
+        })
+        .unwrap_or_default();
     h.push_str(&format!(
-        "<footer>{} {} &middot; total {:.2} s{}{} &middot; coordinates are level-0 pixels (x right, y down) \
+        "<footer>{} {}{model} &middot; total {:.2} s{}{} &middot; coordinates are level-0 pixels (x right, y down) \
          and µm from the slide's top-left corner.</footer>\n",
         escape(&report.program.name),
         escape(&report.program.version),
