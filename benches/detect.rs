@@ -129,7 +129,7 @@ fn detection(c: &mut Criterion) {
         b.iter(|| {
             let mut det = detect::detect_field(black_box(&field), &deconv, &opts);
             det.retain_core(0.0, 0.0, f64::from(w), f64::from(h));
-            det.score(&classifier, black_box(&field_rgb), place, MPP_UM);
+            det.score(&classifier, black_box(&field), mpp);
             detect::decide(&mut det.candidates, classifier.info().threshold, &opts);
             det.candidates.len()
         })

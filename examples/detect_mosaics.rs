@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use mitocount::detect::cnn::{Classifier, ImagePlacement};
+use mitocount::detect::cnn::Classifier;
 use mitocount::detect::{self, DetectOptions, FieldImage};
 use mitocount::slide::crop_with_white;
 use mitocount::stain::{
@@ -100,12 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let mut det = detect::detect_field(&field, &deconv, &opts);
                 det.retain_core(x0 as f64, y0 as f64, x1 as f64, y1 as f64);
-                let place = ImagePlacement {
-                    origin_x_px: rx as f64,
-                    origin_y_px: ry as f64,
-                    downsample: 1.0,
-                };
-                det.score(&classifier, &region, place, mpp.um_per_px());
+                det.score(&classifier, &field, mpp);
                 candidates.extend(det.candidates);
                 stats.merge(&det.stats);
                 x0 = x1;

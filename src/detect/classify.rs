@@ -7,7 +7,8 @@ use super::{Candidate, Class, DetectOptions, Pairing};
 /// put in [`Candidate::score`] (see [`super::cnn`]): a mitotic figure when
 /// `score >= threshold`. Then merges calls (see `merge_pairs`): two mitotic calls within
 /// `opts.pair_merge_um` are one dividing cell (the two halves of an anaphase or telophase,
-/// or fragments of one figure), counted once at their midpoint: one call per figure.
+/// or fragments of one figure), counted once: at their midpoint when at most
+/// `opts.pair_midpoint_um` apart, else where the stronger one is. One call per figure.
 /// Also sets [`super::Features::dark_neighbours`] for the listing.
 pub fn decide(candidates: &mut [Candidate], threshold: f64, opts: &DetectOptions) {
     count_dark_neighbours(candidates, opts);
@@ -62,7 +63,8 @@ pub fn count_dark_neighbours(candidates: &mut [Candidate], opts: &DetectOptions)
 
 /// Merges pairs of mitotic calls closer than `opts.pair_merge_um`, the closest first (ties
 /// broken by position, so the result does not depend on the order of `candidates`; the
-/// higher-scoring call is kept and moved to the midpoint, the other becomes
+/// higher-scoring call is kept, moved to the midpoint when the two are at most
+/// `opts.pair_midpoint_um` apart, and the other becomes
 /// [`Pairing::Absorbed`] and non-mitotic), then, in at most two more rounds, a merged pair
 /// with a single call by the same rule: the third and fourth pieces of a
 /// multipolar (atypical) figure, counted once. Two merged pairs are never merged with
@@ -276,5 +278,28 @@ mod tests {
             .filter(|c| c.class == Class::MitoticFigure)
             .collect();
         assert_eq!(mitotic.len(), 3, "{mitotic:?}");
+    }
+
+    #[test]
+    fn a_farther_piece_joins_the_stronger_call_where_it_is() {
+        let opts = DetectOptions::default();
+        assert!(opts.pair_midpoint_um < 15.0 && 15.0 < opts.pair_merge_um);
+        let mut cs = vec![candidate(0.0, 0.0, 0.8), candidate(15.0, 0.0, 0.8)];
+        cs[1].score = 0.95;
+        merge_pairs(&mut cs, &opts);
+        let mitotic: Vec<_> = cs
+            .iter()
+            .filter(|c| c.class == Class::MitoticFigure)
+            .collect();
+        assert_eq!(mitotic.len(), 1);
+        // Kept where the stronger call is, not moved to the midpoint (7.5 µm).
+        assert_eq!((mitotic[0].x_um, mitotic[0].y_um), (15.0, 0.0));
+        assert_eq!(
+            cs[0].pairing,
+            Pairing::Absorbed {
+                x_px: 60.0,
+                y_px: 0.0
+            }
+        );
     }
 }

@@ -12,10 +12,11 @@
 //!    Al-Kofahi et al. 2010); see `blobs.rs`.
 //! 3. Regions: around each seed, the connected pixels above half-way between the local
 //!    background and the peak; features in µm, µm² and OD ([`Features`]).
-//! 4. [`NucleusStats`]: histograms of the darkness of every nucleus-like blob, merged
-//!    over the slide, give the slide's typical nucleus.
-//! 5. [`cnn`]: the learned classifier looks at a 16 µm RGB patch around each candidate
-//!    at 0.25 µm/px and gives the probability that it is a mitotic figure (the score).
+//! 4. [`NucleusStats`]: histograms of the darkness of every nucleus-like blob in a field
+//!    (for auditing and the development harness; the decision does not use them).
+//! 5. [`cnn`]: the learned classifier looks at an RGB patch around each candidate at its
+//!    own pixel size (the built-in model: 80 px at 0.25 µm/px, 20 µm) and gives the
+//!    probability that it is a mitotic figure (the score).
 //! 6. [`decide`]: a candidate whose probability reaches the threshold is a mitotic
 //!    figure; calls closer than `pair_merge_um` (the halves of an anaphase) are merged.
 //!
@@ -121,8 +122,9 @@ pub struct DetectOptions {
     /// Two mitotic calls closer than this are one figure, counted once (µm): the two
     /// daughter chromosome sets of an anaphase or telophase, or pieces of one ring-shaped
     /// prometaphase or of a fragmented figure, which the classifier may each call.
-    /// Default 12: daughter sets lie up to about that far apart, and two dividing cells
-    /// hardly sit closer.
+    /// Default 20: on the tune split of the real crops, 20 rather than 12 cut the calls
+    /// beside a figure from 140 to 24 per mm² (AtNorM-MD) at a recall of 0.896 instead of
+    /// 0.910 (`docs/real-mitoses.md`); two dividing cells hardly sit closer.
     pub pair_merge_um: f64,
     /// Two merged calls at most this far apart (µm) are counted at their midpoint (the
     /// two daughter sets of one figure); farther apart, the merged call stays where the
@@ -601,17 +603,17 @@ impl FieldDetections {
     }
 
     /// Sets each candidate's [`Candidate::score`] to the classifier's probability, from
-    /// the pixels of `img` (the field as read, placed on the slide by `place`; slide pixel
-    /// size `level0_mpp_um`), one patch at a time.
-    pub fn score(
-        &mut self,
-        classifier: &cnn::Classifier,
-        img: &image::RgbImage,
-        place: cnn::ImagePlacement,
-        level0_mpp_um: f64,
-    ) {
+    /// the pixels of `field` (the field as read, halo included; the slide's level-0 pixel
+    /// size `level0_mpp`), one patch at a time.
+    pub fn score(&mut self, classifier: &cnn::Classifier, field: &FieldImage, level0_mpp: Mpp) {
+        let place = cnn::ImagePlacement {
+            origin_x_px: field.origin_x_px,
+            origin_y_px: field.origin_y_px,
+            downsample: field.downsample,
+        };
         let points: Vec<(f64, f64)> = self.candidates.iter().map(|c| (c.x_px, c.y_px)).collect();
-        let probabilities = classifier.score_points(img, place, level0_mpp_um, &points);
+        let probabilities =
+            classifier.score_points(field.rgb, place, level0_mpp.um_per_px(), &points);
         for (c, p) in self.candidates.iter_mut().zip(probabilities) {
             c.score = p;
         }

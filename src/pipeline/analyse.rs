@@ -6,8 +6,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::config::{AnalysisConfig, Pictures};
-use crate::detect::cnn::ImagePlacement;
-use crate::detect::{self, Candidate, Class, FieldDetections, FieldImage, NucleusStats};
+use crate::detect::{self, Candidate, Class, FieldDetections, FieldImage};
 use crate::error::{Error, Result};
 use crate::hotspot::find_hotspot;
 use crate::report::{
@@ -142,8 +141,7 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
     let deconv = Deconvolver::new(estimate.vectors, background.rgb)?;
     clock.lap("stain vectors");
 
-    let (candidates, _stats) = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
-    let mut candidates = candidates;
+    let mut candidates = detect_fields(slide, &fields, &deconv, mpp, cfg, progress)?;
     detect::decide(&mut candidates, cfg.mitosis_threshold, &cfg.detect);
     // Only candidates worth auditing are listed: a slide holds thousands of nuclei per mm²,
     // almost all scoring near 0. The rest are counted.
@@ -275,8 +273,7 @@ fn read_stain_samples(
 }
 
 /// Runs the detector on every field in parallel and keeps each field's core detections.
-/// Returns the candidates sorted by position (y, then x) and the merged nucleus
-/// statistics.
+/// Returns the candidates, scored by the classifier, sorted by position (y, then x).
 fn detect_fields(
     slide: &Slide,
     fields: &[RectPx],
@@ -284,7 +281,7 @@ fn detect_fields(
     mpp: Mpp,
     cfg: &AnalysisConfig,
     progress: &Progress,
-) -> Result<(Vec<Candidate>, NucleusStats)> {
+) -> Result<Vec<Candidate>> {
     let classifier = &*cfg.classifier;
     let model = classifier.info();
     // The classifier's patches need the finest pixels up to its own pixel size; the
@@ -323,25 +320,15 @@ fn detect_fields(
             );
             // The learned classifier's probability, from the field's own pixels (one
             // patch at a time, so the result does not depend on the tiling).
-            let place = ImagePlacement {
-                origin_x_px: field.origin_x_px,
-                origin_y_px: field.origin_y_px,
-                downsample: ds,
-            };
-            found.score(classifier, &rgb, place, mpp.um_per_px());
+            found.score(classifier, &field, mpp);
             progress.field_done();
             Ok(found)
         })
         .collect::<Result<_>>()?;
     progress.finish_fields();
-    let mut stats = NucleusStats::default();
-    let mut candidates = Vec::new();
-    for f in per_field {
-        stats.merge(&f.stats);
-        candidates.extend(f.candidates);
-    }
+    let mut candidates: Vec<Candidate> = per_field.into_iter().flat_map(|f| f.candidates).collect();
     candidates.sort_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
-    Ok((candidates, stats))
+    Ok(candidates)
 }
 
 /// The report's rows: every candidate with its HPF cell and named features.

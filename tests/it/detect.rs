@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use image::RgbImage;
-use mitocount::detect::cnn::{Classifier, ImagePlacement};
+use mitocount::detect::cnn::Classifier;
 use mitocount::detect::evaluate::{evaluate, read_points, ImagePair};
 use mitocount::detect::{
     self, Candidate, Class, DetectOptions, FieldDetections, FieldImage, NucleusStats,
@@ -83,12 +83,7 @@ fn run_fields(img: &RgbImage, field_px: i64, threads: usize) -> (Vec<Candidate>,
                 };
                 let mut det = detect::detect_field(&field, &d, &opts);
                 det.retain_core(x0 as f64, y0 as f64, x1 as f64, y1 as f64);
-                let place = ImagePlacement {
-                    origin_x_px: field.origin_x_px,
-                    origin_y_px: field.origin_y_px,
-                    downsample: 1.0,
-                };
-                det.score(&classifier, &rgb, place, 0.25);
+                det.score(&classifier, &field, mpp());
                 det
             })
             .collect()

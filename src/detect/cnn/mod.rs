@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 
 pub use net::Scratch;
 use net::{Conv, Network};
-pub use patch::{patch_bounds_px, sample_patch, ImagePlacement};
+pub use patch::{reach_px, sample_patch, ImagePlacement};
 
 /// The model shipped inside the binary (see `models/README.md`, its model card).
 static EMBEDDED: &[u8] = include_bytes!("../../../models/mitosis-cnn.safetensors");
@@ -320,8 +320,8 @@ impl Classifier {
 impl Classifier {
     /// Probabilities of mitotic figures centred on level-0 points (px, pixel `i` centred at
     /// `i + 0.5`), from the pixels of `img` (placed on the slide by `place`; slide pixel
-    /// size `level0_mpp_um`). The image must reach half a patch beyond every point
-    /// ([`patch_bounds_px`]); beyond the image is white. One patch at a time, so a point's
+    /// size `level0_mpp_um`). The image must reach [`Classifier::reach_um`] beyond every
+    /// point; beyond the image is white. One patch at a time, so a point's
     /// probability does not depend on the other points or on how the slide was tiled.
     pub fn score_points(
         &self,
@@ -342,10 +342,11 @@ impl Classifier {
             .collect()
     }
 
-    /// How far (µm) beyond a point a patch reads, interpolation included, for a slide of
-    /// pixel size `level0_mpp_um` read at `downsample`.
+    /// How far (µm) beyond a point a patch reads, interpolation included ([`reach_px`]),
+    /// for a slide of pixel size `level0_mpp_um` read at `downsample`.
     pub fn reach_um(&self, level0_mpp_um: f64, downsample: f64) -> f64 {
-        self.info.input_px as f64 / 2.0 * self.info.input_mpp_um + 2.0 * level0_mpp_um * downsample
+        let step_px = self.info.input_mpp_um / level0_mpp_um;
+        reach_px((self.info.input_px, step_px), downsample) * level0_mpp_um
     }
 }
 

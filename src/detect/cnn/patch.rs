@@ -74,19 +74,13 @@ pub fn sample_patch(
     }
 }
 
-/// The level-0 rectangle `(x0, y0, x1, y1)` (px, x1 and y1 exclusive) whose pixels a patch
-/// centred on `centre_px` reads, with one pixel to spare for the bilinear neighbours.
-pub fn patch_bounds_px(
-    centre_px: (f64, f64),
-    (side, step_px): (usize, f64),
-) -> (i64, i64, i64, i64) {
-    let reach = (side as f64 - 1.0) / 2.0 * step_px;
-    (
-        (centre_px.0 - reach).floor() as i64 - 1,
-        (centre_px.1 - reach).floor() as i64 - 1,
-        (centre_px.0 + reach).ceil() as i64 + 2,
-        (centre_px.1 + reach).ceil() as i64 + 2,
-    )
+/// How far (level-0 px) from its centre a patch of `side` samples spaced `step_px` apart
+/// reads the image, in an image of `downsample` level-0 px per pixel: the outermost
+/// sample, plus the half pixel of the pixel-centre convention and the next pixel that
+/// bilinear interpolation takes, rounded up to two image pixels. Pixels farther away do not
+/// change the patch.
+pub fn reach_px((side, step_px): (usize, f64), downsample: f64) -> f64 {
+    (side as f64 - 1.0) / 2.0 * step_px + 2.0 * downsample
 }
 
 #[cfg(test)]
@@ -149,7 +143,37 @@ mod tests {
         let mut out = Vec::new();
         sample_patch(&img, place, (-50.0, -50.0), (4, 1.0), &mut out);
         assert!(out.iter().all(|&v| v == 255));
-        let (x0, y0, x1, y1) = patch_bounds_px((10.0, 10.0), (4, 1.0));
-        assert!(x0 <= 8 && y0 <= 8 && x1 >= 13 && y1 >= 13);
+    }
+
+    #[test]
+    fn pixels_beyond_the_reach_do_not_change_the_patch() {
+        let img = gradient(60, 60);
+        for (downsample, step, centre) in [(1.0, 1.0, (30.3, 29.6)), (2.0, 0.5, (61.0, 58.7))] {
+            let place = ImagePlacement {
+                origin_x_px: 0.0,
+                origin_y_px: 0.0,
+                downsample,
+            };
+            let spec = (9, step);
+            let reach = reach_px(spec, downsample);
+            // The same image, white wherever a pixel lies wholly beyond the reach.
+            let masked = RgbImage::from_fn(60, 60, |x, y| {
+                let (x0, y0) = (f64::from(x) * downsample, f64::from(y) * downsample);
+                let (x1, y1) = (x0 + downsample, y0 + downsample);
+                let near = x1 > centre.0 - reach
+                    && x0 < centre.0 + reach
+                    && y1 > centre.1 - reach
+                    && y0 < centre.1 + reach;
+                if near {
+                    *img.get_pixel(x, y)
+                } else {
+                    image::Rgb([255, 255, 255])
+                }
+            });
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sample_patch(&img, place, centre, spec, &mut a);
+            sample_patch(&masked, place, centre, spec, &mut b);
+            assert_eq!(a, b, "downsample {downsample}");
+        }
     }
 }
