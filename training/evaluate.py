@@ -73,7 +73,8 @@ def mosaics(binary, folder, out, scale, split="test"):
     mpp = 0.25 / scale
     tot = {"crops": 0, "hits": 0, "unmatched": 0, "far": 0, "area_um2": 0.0, "atypical": 0, "atypical_hits": 0}
     for png in sorted(glob.glob(os.path.join(folder, f"{split}_*.png"))):
-        stem = os.path.splitext(os.path.basename(png))[0]
+        # Named by dataset too: md/test_00 and br/test_00 must not share a file or folder.
+        stem = os.path.basename(folder) + "_" + os.path.splitext(os.path.basename(png))[0]
         truth = list(csv.DictReader(open(os.path.splitext(png)[0] + ".csv")))
         image = png
         if scale != 1.0:
