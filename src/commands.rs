@@ -143,7 +143,19 @@ fn run_info(args: &InfoArgs) -> Result<()> {
                 m.input_mpp_um,
                 m.input_px as f64 * m.input_mpp_um
             );
-            println!("multiply-adds per patch: {}", m.multiply_adds);
+            println!("multiply-adds per patch: {} per view", m.multiply_adds);
+            if m.views > 1 {
+                println!(
+                    "views: {} (rotations and mirror images, averaged for patches scoring {} or more)",
+                    m.views, m.views_from
+                );
+            }
+            if let Some(s) = &m.screen {
+                println!(
+                    "screen: {0} x {0} px at {1} µm/px, {2} multiply-adds; candidates below {3} are turned away",
+                    s.input_px, s.input_mpp_um, s.multiply_adds, s.threshold
+                );
+            }
             println!(
                 "threshold: {} (probability; --score-threshold overrides)",
                 m.threshold

@@ -54,6 +54,33 @@ def main():
     tune = [t for t in tr["tune_table"] if round(t["threshold"] * 20) == t["threshold"] * 20 or t["threshold"] == tr["threshold"]]
     tun = table(tune, [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
                        ("tune false calls per mm² of crop", lambda r: r["false_calls_per_mm2"])])
+    cas = tr.get("cascade")
+    cascade_text = "No screen: every candidate is scored by the main network, one view."
+    if cas:
+        casc_tune = table([t for t in cas["tune_table"] if round(t["threshold"] * 20) == t["threshold"] * 20
+                           or t["threshold"] == tr["threshold"]],
+                          [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
+                           ("tune false calls per mm² of crop", lambda r: r["false_calls_per_mm2"])])
+        ma = cas["main_alone"]
+        cascade_text = f"""Three stages (`training/screen.py`); a candidate's score is the probability of the
+last stage it reached:
+
+1. **Screen**: a small network (layers `{m['screen_layers']}`, {cas['screen_multiply_adds']:,} multiply-adds)
+   on a {m['screen_input_px']} x {m['screen_input_px']} px patch at {m['screen_input_mpp_um']} µm/px. Below
+   {cas['screen_threshold']} the candidate is not a mitotic figure. The threshold passes
+   {cas['tune_screen_pass_main_calls']} of the main network's tune calls ({cas['tune_screen_pass_positives']} of
+   all tune positives, {cas['tune_screen_pass_negatives']} of the tune negatives, which are the crops'
+   tumour nuclei; on a slide's ordinary nuclei it turns away more). Trained for
+   {cas['screen_epochs']} epochs with the same data and augmentation (seed {m['screen_seed']}), in {cas['screen_seconds']} s.
+2. **Main network**, one view.
+3. **8 views** (the 4 rotations by 90° and their mirror images, averaged; test-time
+   augmentation) for the candidates whose one-view probability reaches {cas['tta_from']}.
+
+The decision threshold {tr['threshold']} is chosen for the whole cascade by the same rule
+as the main network's alone ({ma['threshold']} for one view: tune crop recall {ma['tune_recall']:.3f},
+{ma['tune_false_calls_per_mm2']:.1f} false calls per mm²; the cascade: {tr['tune_recall']:.3f}, {tr['tune_false_calls_per_mm2']:.1f}).
+
+{casc_tune}"""
     text = f"""# Model card: `{m['name']}` ({m['version']})
 
 The mitosis classifier built into `mitocount` (`models/mitosis-cnn.safetensors`, {size_kb:.0f} KiB,
@@ -65,6 +92,7 @@ embedded in the binary at build time; `--model FILE` loads another).
   figure sits at the centre of a {m['input_px']} x {m['input_px']} px RGB patch at {m['input_mpp_um']} µm/px
   ({int(m['input_px']) * float(m['input_mpp_um']):.0f} µm), resampled from the slide's own pixels (20x slides are up-sampled).
 - **Decision threshold**: {tr['threshold']} (the highest that keeps tune-split crop recall >= 0.87, a margin over the 0.85 asked).
+- **Cascade**: a screen turns most candidates away cheaply; see below.
 - **One call per figure**: calls within 20 µm are merged (at their midpoint up to 12 µm
   apart); chosen on the tune split (`docs/real-mitoses.md`).
 - **Architecture** (`--arch {m.get('arch', 'lean')}`): five 3x3 convolutions with batch norm (folded into them
@@ -73,6 +101,10 @@ embedded in the binary at build time; `--model FILE` loads another).
 - **Trained** with PyTorch {tr['torch']} on the CPU (2 threads), seed {m['seed']}, in {tr['train_seconds']} s;
   AdamW, one-cycle learning rate, two rounds (the second after hard-negative mining: the
   {tr['hard_negatives'] and sum(tr['hard_negatives'].values())} train negatives the first model scored highest weigh 4x; by kind: {tr['hard_negatives']}).
+
+## Cascade
+
+{cascade_text}
 
 ## Data (all from `../shared/data`)
 
@@ -118,7 +150,7 @@ Synthetic slides (fresh seeds, default density; F1 at 7.5 µm):
 
 {syn}
 
-Tune split (threshold choice; patches, not the product):
+Tune split, main network alone, one view (train.py's threshold; patches, not the product):
 
 {tun}
 

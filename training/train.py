@@ -70,11 +70,13 @@ HED_INV = np.linalg.inv(HED).astype(np.float32)
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, channels=None, strides=None, pool_after=None):
         super().__init__()
         layers = []
         cin = 3
-        for cout, stride, pool in zip(CHANNELS, STRIDES, POOL_AFTER):
+        channels, strides = channels or CHANNELS, strides or STRIDES
+        pool_after = pool_after or POOL_AFTER
+        for cout, stride, pool in zip(channels, strides, pool_after):
             layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             if pool:
                 layers.append(nn.MaxPool2d(2))
@@ -99,8 +101,11 @@ def jpeg(batch_u8, rng):
     return batch_u8
 
 
-def augment(u8, p_low, p_seam, rng, gen):
-    """uint8 [B, STORED, STORED, 3] -> float [B, 3, INPUT, INPUT], the network's input."""
+def augment(u8, p_low, p_seam, rng, gen, out_px=None, step_px=1.0):
+    """uint8 [B, STORED, STORED, 3] -> float [B, 3, out_px, out_px], the network's input:
+    out_px (default INPUT) samples spaced step_px stored pixels apart (2 for the screen's
+    0.5 um/px)."""
+    out_px = out_px or INPUT
     b = len(u8)
     u8 = jpeg(u8.copy(), rng)
     x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255.0
@@ -141,16 +146,16 @@ def augment(u8, p_low, p_seam, rng, gen):
             paste(i, x[rng.randrange(b)].clone() if rng.random() < 0.9 else torch.zeros_like(x[i]))
         if rng.random() < 0.15:
             paste(i, torch.ones_like(x[i]))
-    # Rotation (any angle), flip, scale 0.9-1.1, shift up to 2 px; crop INPUT px around the centre.
+    # Rotation (any angle), flip, scale 0.9-1.1, shift up to 2 px; out_px samples around the centre.
     ang = torch.rand(b, generator=gen) * 2 * math.pi
     sc = 0.9 + torch.rand(b, generator=gen) * 0.2
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (2.0 / (STORED / 2))
-    ratio = INPUT / STORED / sc
+    ratio = out_px * step_px / STORED / sc
     cos, sin = torch.cos(ang) * ratio, torch.sin(ang) * ratio
     theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
                          torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, (b, 3, INPUT, INPUT), align_corners=False)
+    grid = F.affine_grid(theta, (b, 3, out_px, out_px), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return (x - INPUT_OFFSET) * INPUT_SCALE
 
@@ -199,6 +204,46 @@ def train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs, rng
         log(f"epoch {ep + 1}/{epochs}: loss {total / max(n, 1):.4f}, {time.time() - t0:.0f} s")
 
 
+def training_sets(data_dir, limit, log):
+    """Loads DATA/patches.npz (refusing test patches) and returns the train and tune
+    indices, positives and negatives, and the per-patch probabilities of the 20x look and
+    of a seam that make each equally common in both classes."""
+    z = np.load(os.path.join(data_dir, "patches.npz"))
+    splits = z["splits"]
+    if "test" in set(splits.tolist()):
+        raise SystemExit("patches.npz holds test patches: the test split must not reach training")
+    data, labels, kinds, sources, tree = z["patches"], z["labels"], z["kinds"], z["sources"], z["tree_scores"]
+    edges = z["edges"]
+    if limit:
+        keep = np.random.default_rng(0).permutation(len(labels))[:limit]
+        keep.sort()
+        data, labels, kinds, sources, tree, splits, edges = (
+            a[keep] for a in (data, labels, kinds, sources, tree, splits, edges))
+    # Candidates of whole images (not mosaics) whose window leaves the image would show
+    # white beyond the image's end, which only negatives would have: left out.
+    image_edge = np.array([str(k).startswith("benign-") for k in kinds]) & edges
+    tr = np.where((splits == "train") & ~image_edge)[0]
+    tu = np.where((splits == "tune") & ~image_edge)[0]
+    pos = tr[labels[tr] == 1]
+    neg = tr[labels[tr] == 0]
+    # Per-patch probabilities of the 20x look and of a pasted seam, so that each is as
+    # common among positives as among negatives (natural ones counted): the network
+    # cannot learn "blurred" or "seam" as "not a mitosis".
+    native20 = np.array([str(k).startswith("benign-") for k in kinds])
+    base_low, base_seam = 0.3, 0.25
+    e20 = float(native20[neg].mean())
+    eseam = float(edges[neg].mean())
+    want_low = e20 + (1 - e20) * base_low
+    want_seam = eseam + (1 - eseam) * base_seam
+    p_low = np.where(native20, 0.0, np.where(labels == 1, want_low, base_low)).astype(np.float32)
+    p_seam = np.where(edges, 0.0, np.where(labels == 1, want_seam, base_seam)).astype(np.float32)
+    log(f"negatives: {e20:.3f} from 20x images, {eseam:.3f} with a natural seam; positives get the 20x look "
+        f"with p {want_low:.3f} and a seam with p {want_seam:.3f}")
+    log(f"train: {len(pos)} positive, {len(neg)} negative patches; tune: {len(tu)} patches")
+    return {"data": data, "labels": labels, "kinds": kinds, "sources": sources, "tree": tree, "tr": tr,
+            "tu": tu, "pos": pos, "neg": neg, "p_low": p_low, "p_seam": p_seam, "image_edge": image_edge}
+
+
 def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
     """Tune-split crop recall and false calls per mm^2 of crop area at a threshold."""
     hit = {}
@@ -218,22 +263,33 @@ def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
     return recall, false_calls / area_mm2
 
 
-def fold_and_save(model, path, meta):
-    """Folds batch norm into the convolutions and writes a safetensors file."""
+def folded(model, prefix=""):
+    """The network's tensors with batch norm folded into the convolutions, names prefixed."""
     tensors = {}
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     bns = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
     for i, (conv, bn) in enumerate(zip(convs, bns)):
         s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        tensors[f"conv{i}.weight"] = (conv.weight * s[:, None, None, None]).detach()
-        tensors[f"conv{i}.bias"] = (bn.bias - bn.running_mean * s).detach()
-    tensors["fc.weight"] = model.fc.weight.detach()
-    tensors["fc.bias"] = model.fc.bias.detach()
+        tensors[f"{prefix}conv{i}.weight"] = (conv.weight * s[:, None, None, None]).detach()
+        tensors[f"{prefix}conv{i}.bias"] = (bn.bias - bn.running_mean * s).detach()
+    tensors[f"{prefix}fc.weight"] = model.fc.weight.detach()
+    tensors[f"{prefix}fc.bias"] = model.fc.bias.detach()
+    return tensors
+
+
+def fold_and_save(model, path, meta):
+    """Folds batch norm into the convolutions and writes a safetensors file."""
+    return save(folded(model), path, meta)
+
+
+def save(tensors, path, meta):
+    """Writes tensors (name -> torch or numpy F32) and string metadata as safetensors; its SHA-256."""
     header = {"__metadata__": {k: str(v) for k, v in meta.items()}}
     offset = 0
     blobs = []
     for name in sorted(tensors):
-        arr = tensors[name].contiguous().numpy().astype("<f4")
+        t = tensors[name]
+        arr = np.ascontiguousarray(t.contiguous().numpy() if torch.is_tensor(t) else t).astype("<f4")
         b = arr.tobytes()
         header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(b)]}
         blobs.append(b)
@@ -276,38 +332,10 @@ def main():
         logf.write(msg + "\n")
         logf.flush()
 
-    z = np.load(os.path.join(args.data, "patches.npz"))
-    splits = z["splits"]
-    if "test" in set(splits.tolist()):
-        raise SystemExit("patches.npz holds test patches: the test split must not reach training")
-    data, labels, kinds, sources, tree = z["patches"], z["labels"], z["kinds"], z["sources"], z["tree_scores"]
-    if args.limit:
-        keep = np.random.default_rng(0).permutation(len(labels))[:args.limit]
-        keep.sort()
-        data, labels, kinds, sources, tree, splits = (a[keep] for a in (data, labels, kinds, sources, tree, splits))
-    # Candidates of whole images (not mosaics) whose window leaves the image would show
-    # white beyond the image's end, which only negatives would have: left out.
-    edges_all = z["edges"] if not args.limit else z["edges"][keep]
-    image_edge = np.array([str(k).startswith("benign-") for k in kinds]) & edges_all
-    tr = np.where((splits == "train") & ~image_edge)[0]
-    tu = np.where((splits == "tune") & ~image_edge)[0]
-    pos = tr[labels[tr] == 1]
-    neg = tr[labels[tr] == 0]
-    # Per-patch probabilities of the 20x look and of a pasted seam, so that each is as
-    # common among positives as among negatives (natural ones counted): the network
-    # cannot learn "blurred" or "seam" as "not a mitosis".
-    native20 = np.array([str(k).startswith("benign-") for k in kinds])
-    edges = z["edges"] if not args.limit else z["edges"][keep]
-    base_low, base_seam = 0.3, 0.25
-    e20 = float(native20[neg].mean())
-    eseam = float(edges[neg].mean())
-    want_low = e20 + (1 - e20) * base_low
-    want_seam = eseam + (1 - eseam) * base_seam
-    p_low = np.where(native20, 0.0, np.where(labels == 1, want_low, base_low)).astype(np.float32)
-    p_seam = np.where(edges, 0.0, np.where(labels == 1, want_seam, base_seam)).astype(np.float32)
-    log(f"negatives: {e20:.3f} from 20x images, {eseam:.3f} with a natural seam; positives get the 20x look "
-        f"with p {want_low:.3f} and a seam with p {want_seam:.3f}")
-    log(f"train: {len(pos)} positive, {len(neg)} negative patches; tune: {len(tu)} patches")
+    d = training_sets(args.data, args.limit, log)
+    data, labels, kinds, sources, tree = d["data"], d["labels"], d["kinds"], d["sources"], d["tree"]
+    tr, tu, pos, neg, p_low, p_seam = d["tr"], d["tu"], d["pos"], d["neg"], d["p_low"], d["p_seam"]
+    image_edge = d["image_edge"]
 
     model = Net()
     steps = lambda epochs: epochs * ((len(pos) + int(len(pos) * NEG_PER_POS)) // BATCH)

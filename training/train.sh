@@ -5,10 +5,11 @@
 #   3. training/prepare.py: splits, mosaics, candidates, patches (target/training/),
 #   4. training/train.py: the network, hard-negative round, tune-split threshold
 #      -> models/mitosis-cnn.safetensors and tests/data/model/reference.*,
+#      then training/screen.py: the cascade's screen and thresholds, added to that file,
 #   5. cargo build, then training/evaluate.py: the product on the held-out data,
 #   6. training/shortcut_check.py (seams, patches centred on nothing), then
 #      training/model_card.py: models/README.md.
-# Usage: training/train.sh [--data DIR]   (default ../shared/data; about 15-25 minutes)
+# Usage: training/train.sh [--data DIR]   (default ../shared/data; about 45-60 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${2:-../shared/data}"
@@ -23,6 +24,7 @@ py="$venv/bin/python"
 cargo build --release --example detect_mosaics --example slide_png
 "$py" training/prepare.py --data "$data" --out target/training
 "$py" training/train.py --data target/training --model models/mitosis-cnn.safetensors
+"$py" training/screen.py --data target/training --model models/mitosis-cnn.safetensors
 cargo build --release
 "$py" training/evaluate.py --bin target/release/mitocount --data target/training --shared "$data"
 "$py" training/shortcut_check.py --data target/training --model models/mitosis-cnn.safetensors

@@ -283,10 +283,12 @@ fn detect_fields(
     progress: &Progress,
 ) -> Result<Vec<Candidate>> {
     let classifier = &*cfg.classifier;
-    let model = classifier.info();
     // The classifier's patches need the finest pixels up to its own pixel size; the
     // detector's working resolution may be coarser.
-    let finest_um = cfg.detect.working_mpp_um.min(model.input_mpp_um);
+    let finest_um = cfg
+        .detect
+        .working_mpp_um
+        .min(classifier.finest_input_mpp_um());
     let level = slide.best_level_for_downsample(finest_um / mpp.um_per_px());
     let ds = slide.levels()[level].downsample;
     // A patch reaches half its side beyond its candidate, whose centre lies in the core.

@@ -189,3 +189,115 @@ fn info_model_shows_name_and_sha256() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&c.info().sha256));
 }
+
+/// The model file with its JSON header rewritten by `edit` (tensor data unchanged; the
+/// header's length prefix follows the new header).
+fn with_header(good: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&good[8..8 + len]).unwrap();
+    let mut h = edit(header).into_bytes();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&good[8 + len..]);
+    out
+}
+
+#[test]
+fn screen_reproduces_pytorch_and_passes_the_reference_mitoses() {
+    let c = Classifier::embedded().unwrap();
+    let screen = c
+        .info()
+        .screen
+        .clone()
+        .expect("the shipped model is a cascade with a screen (training/screen.py)");
+    let (json, _) = reference();
+    let pixels = std::fs::read(Path::new(REFERENCE).join("reference_screen.u8")).unwrap();
+    let side = screen.input_px;
+    assert_eq!(json["screen_input_px"].as_u64().unwrap() as usize, side);
+    let want = json["screen_probabilities"].as_array().unwrap();
+    let labels = json["labels"].as_array().unwrap();
+    assert_eq!(pixels.len(), want.len() * side * side * 3);
+    let (mut scratch, mut input) = (Scratch::default(), Vec::new());
+    let mut passed_mitoses = 0;
+    for (i, (w, l)) in want.iter().zip(labels).enumerate() {
+        let patch = &pixels[i * side * side * 3..(i + 1) * side * side * 3];
+        let p = c
+            .screen_probability(patch, &mut scratch, &mut input)
+            .unwrap();
+        let w = w.as_f64().unwrap();
+        assert!((p - w).abs() < 1e-4, "patch {i}: Rust {p} vs PyTorch {w}");
+        if l.as_u64().unwrap() == 1 {
+            passed_mitoses += usize::from(p >= screen.threshold);
+        }
+    }
+    // The screen's threshold passes 99.5 % of the tune split's mitoses: of these 8 real
+    // tune mitoses, at least 7.
+    assert!(passed_mitoses >= 7, "{passed_mitoses} of 8 mitoses passed");
+    assert!(screen.threshold <= c.info().threshold);
+    assert!(screen.multiply_adds * 10 < c.info().multiply_adds);
+}
+
+#[test]
+fn averaged_views_do_not_depend_on_how_the_patch_is_turned() {
+    let c = Classifier::embedded().unwrap();
+    assert_eq!(c.info().views, 8);
+    let (json, pixels) = reference();
+    let side = c.input_px();
+    let (mut scratch, mut input) = (Scratch::default(), Vec::new());
+    // Views are averaged for patches whose own probability reaches views_from: clear
+    // mitoses, whose every turn scores far above it.
+    let clear: Vec<usize> = json["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.as_f64().unwrap() > 0.9)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(clear.len() >= 2, "{clear:?}");
+    for i in clear {
+        let patch = &pixels[i * side * side * 3..(i + 1) * side * side * 3];
+        // Turned by 90°: row y, column x of the turned patch is row x, column side-1-y.
+        let mut turned = Vec::with_capacity(patch.len());
+        for y in 0..side {
+            for x in 0..side {
+                let at = (x * side + (side - 1 - y)) * 3;
+                turned.extend_from_slice(&patch[at..at + 3]);
+            }
+        }
+        let a = c.probability(patch, &mut scratch, &mut input);
+        let b = c.probability(&turned, &mut scratch, &mut input);
+        assert!((a - b).abs() < 1e-5, "patch {i}: {a} vs turned {b}");
+    }
+}
+
+#[test]
+fn format_1_reads_the_main_network_alone_and_a_screen_above_the_threshold_is_refused() {
+    let good = std::fs::read(MODEL).unwrap();
+    let v1 = with_header(&good, |h| {
+        h.replacen("\"format_version\":\"2\"", "\"format_version\":\"1\"", 1)
+    });
+    let c = Classifier::from_bytes(&v1, Path::new("v1.safetensors"), "test").unwrap();
+    assert_eq!(c.info().views, 1);
+    assert!(c.info().screen.is_none());
+    let thr = Classifier::embedded().unwrap().info().threshold;
+    let high = with_header(&good, |h| {
+        let key = "\"screen_threshold\":\"";
+        let at = h.find(key).unwrap() + key.len();
+        let end = at + h[at..].find('"').unwrap();
+        format!("{}{}{}", &h[..at], thr + 0.01, &h[end..])
+    });
+    let msg = model_error(&high);
+    assert!(msg.contains("screen threshold"), "{msg}");
+    let bad_views = with_header(&good, |h| {
+        h.replacen("\"tta_views\":\"8\"", "\"tta_views\":\"3\"", 1)
+    });
+    assert!(model_error(&bad_views).contains("tta_views"));
+    let no_screen_tensor = with_header(&good, |h| {
+        h.replacen("\"screen.fc.bias\"", "\"screen.fc.bia_\"", 1)
+    });
+    assert!(model_error(&no_screen_tensor).contains("screen.fc.bias"));
+}

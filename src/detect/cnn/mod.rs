@@ -14,20 +14,33 @@
 //! `input_px`, `input_mpp_um`, `input_offset`, `input_scale` (input = `(rgb / 255 -
 //! offset) * scale`), `threshold` (the decision threshold chosen on the tune split) and
 //! `layers` (JSON: per convolution its stride and whether 2x2 max pooling follows).
+//!
+//! Format version 2 adds `tta_views` (1, or 8: the probability is the mean over the
+//! patch's 4 rotations by 90° and their mirror images, test-time augmentation, for
+//! patches whose own probability reaches `tta_from`) and, when
+//! `screen_layers` is present, a **screen**: a second, much cheaper network (tensors
+//! `screen.conv{i}.*`, `screen.fc.*`; metadata `screen_input_px`, `screen_input_mpp_um`,
+//! `screen_layers`, `screen_threshold`, at most `threshold`) that sees each candidate
+//! first, on its own smaller and coarser patch. A candidate whose screen probability is
+//! below `screen_threshold` is not a mitotic figure and keeps the screen probability as
+//! its score; the others get the main network's. A cascade of a cheap and an expensive
+//! classifier (Viola & Jones 2001, CVPR; for mitoses Chen et al. 2016, AAAI, "Mitosis
+//! detection in breast cancer histology images via deep cascaded networks"): most
+//! candidates on a slide are ordinary nuclei, and the screen turns most of them away at
+//! about a twentieth of the cost (`training/screen.py` trains and calibrates it).
+//!
 //! Anything else is refused with [`Error::Model`] naming the file and the fault.
 
+mod load;
 mod net;
 pub mod patch;
 
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors};
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 
+use net::Network;
 pub use net::Scratch;
-use net::{Conv, Network};
 pub use patch::{reach_px, sample_patch, ImagePlacement};
 
 /// The model shipped inside the binary (see `models/README.md`, its model card).
@@ -53,14 +66,50 @@ pub struct ModelInfo {
     pub input_mpp_um: f64,
     /// Decision threshold on the probability, chosen on the tune split.
     pub threshold: f64,
+    /// Multiply-adds of one patch's forward pass (one view).
+    pub multiply_adds: u64,
+    /// Views averaged per patch: 1, or 8 (rotations by 90° and their mirror images).
+    #[serde(default = "one_view")]
+    pub views: usize,
+    /// The probability of the patch as it is from which the views are averaged (below
+    /// it, that probability is the score).
+    #[serde(default)]
+    pub views_from: f64,
+    /// The cascade's first stage, when the model has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<ScreenInfo>,
+}
+
+fn one_view() -> usize {
+    1
+}
+
+/// The screen of a cascade model (see the module docs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScreenInfo {
+    /// Side of its input patch (px).
+    pub input_px: usize,
+    /// Pixel size of its input patch (µm/px).
+    pub input_mpp_um: f64,
+    /// Candidates below this screen probability are not mitotic figures.
+    pub threshold: f64,
     /// Multiply-adds of one patch's forward pass.
     pub multiply_adds: u64,
+}
+
+/// One network and the patches it reads.
+#[derive(Debug, Clone)]
+struct Stage {
+    net: Network,
+    input_px: usize,
+    input_mpp_um: f64,
 }
 
 /// A loaded, validated classifier.
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    net: Network,
+    main: Stage,
+    screen: Option<Stage>,
     info: ModelInfo,
     offset: f32,
     scale: f32,
@@ -102,184 +151,7 @@ impl Classifier {
     /// # Errors
     /// [`Error::Model`].
     pub fn from_bytes(bytes: &[u8], path: &Path, source: &str) -> Result<Classifier> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| {
-            model_err(
-                path,
-                format!("not a readable safetensors file ({e}); give a model written by training/train.py"),
-            )
-        })?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| model_err(path, format!("unreadable header: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        let get = |k: &str| -> Result<&String> {
-            meta.get(k).ok_or_else(|| {
-                model_err(
-                    path,
-                    format!("metadata `{k}` is missing: not a mitocount model"),
-                )
-            })
-        };
-        if get("format")? != "mitocount-cnn" {
-            return Err(model_err(
-                path,
-                format!(
-                    "unknown format `{}` (expected mitocount-cnn)",
-                    get("format")?
-                ),
-            ));
-        }
-        if get("format_version")? != "1" {
-            return Err(model_err(
-                path,
-                format!(
-                    "format version {} is not supported (this mitocount reads 1)",
-                    get("format_version")?
-                ),
-            ));
-        }
-        let num = |k: &str| -> Result<f64> {
-            let v = get(k)?;
-            v.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| model_err(path, format!("metadata `{k}` = `{v}` is not a number")))
-        };
-        let input_px = num("input_px")?;
-        if !(8.0..=512.0).contains(&input_px) || input_px.fract() != 0.0 {
-            return Err(model_err(
-                path,
-                format!("input_px {input_px} must be a whole number in 8..=512"),
-            ));
-        }
-        let input_px = input_px as usize;
-        let input_mpp_um = num("input_mpp_um")?;
-        if !(0.05..=5.0).contains(&input_mpp_um) {
-            return Err(model_err(
-                path,
-                format!("input_mpp_um {input_mpp_um} outside 0.05..=5"),
-            ));
-        }
-        let threshold = num("threshold")?;
-        if !(0.0..=1.0).contains(&threshold) {
-            return Err(model_err(
-                path,
-                format!("threshold {threshold} outside 0..=1"),
-            ));
-        }
-        let layers: Vec<LayerSpec> = serde_json::from_str(get("layers")?)
-            .map_err(|e| model_err(path, format!("metadata `layers` is not a layer list: {e}")))?;
-        if layers.is_empty() || layers.len() > 16 {
-            return Err(model_err(
-                path,
-                format!("{} convolutions (1 to 16 allowed)", layers.len()),
-            ));
-        }
-        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let t = st
-                .tensor(name)
-                .map_err(|_| model_err(path, format!("tensor `{name}` is missing")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(model_err(
-                    path,
-                    format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
-                ));
-            }
-            if t.shape() != shape {
-                return Err(model_err(
-                    path,
-                    format!(
-                        "tensor `{name}` has shape {:?}, expected {shape:?}",
-                        t.shape()
-                    ),
-                ));
-            }
-            let v: Vec<f32> = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(model_err(
-                    path,
-                    format!("tensor `{name}` holds a NaN or infinity"),
-                ));
-            }
-            Ok(v)
-        };
-        let mut convs = Vec::with_capacity(layers.len());
-        let mut channels = 3usize;
-        let mut side = input_px;
-        for (i, l) in layers.iter().enumerate() {
-            let name = format!("conv{i}.weight");
-            let out = st
-                .tensor(&name)
-                .map_err(|_| model_err(path, format!("tensor `{name}` is missing")))?
-                .shape()
-                .first()
-                .copied()
-                .unwrap_or(0);
-            if out == 0 || out > 4096 {
-                return Err(model_err(
-                    path,
-                    format!("tensor `{name}` has {out} output channels"),
-                ));
-            }
-            if !matches!(l.stride, 1 | 2) {
-                return Err(model_err(
-                    path,
-                    format!("conv{i}: stride {} (1 or 2 allowed)", l.stride),
-                ));
-            }
-            let weight = tensor(&name, &[out, channels, 3, 3])?;
-            let bias = tensor(&format!("conv{i}.bias"), &[out])?;
-            side = (side - 1) / l.stride + 1;
-            if l.pool_after {
-                side /= 2;
-            }
-            if side == 0 {
-                return Err(model_err(
-                    path,
-                    format!("conv{i}: the {input_px} px input shrinks to nothing"),
-                ));
-            }
-            convs.push(Conv {
-                weight,
-                bias,
-                in_channels: channels,
-                out_channels: out,
-                stride: l.stride,
-                pool_after: l.pool_after,
-            });
-            channels = out;
-        }
-        let fc_weight = tensor("fc.weight", &[1, channels])?;
-        let fc_bias = tensor("fc.bias", &[1])?[0];
-        let net = Network {
-            convs,
-            fc_weight,
-            fc_bias,
-            input_px,
-        };
-        let sha256 = Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let info = ModelInfo {
-            name: get("name")?.clone(),
-            version: get("version")?.clone(),
-            sha256,
-            source: source.to_string(),
-            input_px,
-            input_mpp_um,
-            threshold,
-            multiply_adds: net.multiply_adds(),
-        };
-        Ok(Classifier {
-            net,
-            info,
-            offset: num("input_offset")? as f32,
-            scale: num("input_scale")? as f32,
-        })
+        load::parse(bytes, path, source)
     }
 
     /// Which model this is.
@@ -294,35 +166,90 @@ impl Classifier {
 
     /// Probability (0..=1) that the patch `[side, side, 3]` (8-bit RGB, row-major, as
     /// [`sample_patch`] cuts it at [`ModelInfo::input_mpp_um`]) shows a mitotic figure at
-    /// its centre. A patch of the wrong length scores 0.
+    /// its centre, by the main network: its probability for the patch as it is, or, when
+    /// that reaches [`ModelInfo::views_from`], the mean over [`ModelInfo::views`] views.
+    /// A patch of the wrong length scores 0.
     pub fn probability(
         &self,
         patch_rgb: &[u8],
         scratch: &mut Scratch,
         input: &mut Vec<f32>,
     ) -> f64 {
-        let side = self.info.input_px;
+        let first = self.stage_probability(&self.main, patch_rgb, 0, scratch, input);
+        let views = self.info.views;
+        if views == 1 || first < self.info.views_from {
+            return first;
+        }
+        let rest: f64 = (1..views)
+            .map(|v| self.stage_probability(&self.main, patch_rgb, v, scratch, input))
+            .sum();
+        (first + rest) / views as f64
+    }
+
+    /// The screen's probability for its own patch (`[s, s, 3]` at
+    /// [`ScreenInfo::input_mpp_um`]); `None` for a model without a screen.
+    pub fn screen_probability(
+        &self,
+        patch_rgb: &[u8],
+        scratch: &mut Scratch,
+        input: &mut Vec<f32>,
+    ) -> Option<f64> {
+        let screen = self.screen.as_ref()?;
+        Some(self.stage_probability(screen, patch_rgb, 0, scratch, input))
+    }
+
+    /// One network's probability for view `view` (0..8) of a patch.
+    fn stage_probability(
+        &self,
+        stage: &Stage,
+        patch_rgb: &[u8],
+        view: usize,
+        scratch: &mut Scratch,
+        input: &mut Vec<f32>,
+    ) -> f64 {
+        let side = stage.input_px;
         if patch_rgb.len() != side * side * 3 {
             return 0.0;
         }
         input.clear();
         input.resize(3 * side * side, 0.0);
-        for (p, px) in patch_rgb.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                input[c * side * side + p] = (f32::from(px[c]) / 255.0 - self.offset) * self.scale;
+        let plane = side * side;
+        for y in 0..side {
+            for x in 0..side {
+                let (sy, sx) = view_source((y, x), side, view);
+                let px = &patch_rgb[(sy * side + sx) * 3..(sy * side + sx) * 3 + 3];
+                for c in 0..3 {
+                    input[c * plane + y * side + x] =
+                        (f32::from(px[c]) / 255.0 - self.offset) * self.scale;
+                }
             }
         }
-        let logit = self.net.logit(input, scratch);
+        let logit = stage.net.logit(input, scratch);
         1.0 / (1.0 + (-f64::from(logit)).exp())
+    }
+}
+
+/// Where view `view` (0..8) of a `side` x `side` patch takes its pixel (row `y`, column
+/// `x`) from: bit 0 mirrors left-right, bit 1 mirrors top-bottom, bit 2 transposes; the
+/// 8 combinations are the rotations by 90° and their mirror images (the dihedral group),
+/// view 0 the patch itself.
+fn view_source((y, x): (usize, usize), side: usize, view: usize) -> (usize, usize) {
+    let x = if view & 1 != 0 { side - 1 - x } else { x };
+    let y = if view & 2 != 0 { side - 1 - y } else { y };
+    if view & 4 != 0 {
+        (x, y)
+    } else {
+        (y, x)
     }
 }
 
 impl Classifier {
     /// Probabilities of mitotic figures centred on level-0 points (px, pixel `i` centred at
     /// `i + 0.5`), from the pixels of `img` (placed on the slide by `place`; slide pixel
-    /// size `level0_mpp_um`). The image must reach [`Classifier::reach_um`] beyond every
-    /// point; beyond the image is white. One patch at a time, so a point's
-    /// probability does not depend on the other points or on how the slide was tiled.
+    /// size `level0_mpp_um`): the screen's where it turns the candidate away, else the
+    /// main network's. The image must reach [`Classifier::reach_um`] beyond every point;
+    /// beyond the image is white. One patch at a time, so a point's probability does not
+    /// depend on the other points or on how the slide was tiled.
     pub fn score_points(
         &self,
         img: &image::RgbImage,
@@ -330,36 +257,75 @@ impl Classifier {
         level0_mpp_um: f64,
         points_px: &[(f64, f64)],
     ) -> Vec<f64> {
-        let step_px = self.info.input_mpp_um / level0_mpp_um;
         let mut scratch = Scratch::default();
         let (mut pixels, mut input) = (Vec::new(), Vec::new());
+        let step = |s: &Stage| (s.input_px, s.input_mpp_um / level0_mpp_um);
         points_px
             .iter()
             .map(|&p| {
-                sample_patch(img, place, p, (self.info.input_px, step_px), &mut pixels);
+                if let (Some(screen), Some(info)) = (&self.screen, &self.info.screen) {
+                    sample_patch(img, place, p, step(screen), &mut pixels);
+                    let ps = self.stage_probability(screen, &pixels, 0, &mut scratch, &mut input);
+                    if ps < info.threshold {
+                        return ps;
+                    }
+                }
+                sample_patch(img, place, p, step(&self.main), &mut pixels);
                 self.probability(&pixels, &mut scratch, &mut input)
             })
             .collect()
     }
 
     /// How far (µm) beyond a point a patch reads, interpolation included ([`reach_px`]),
-    /// for a slide of pixel size `level0_mpp_um` read at `downsample`.
+    /// for a slide of pixel size `level0_mpp_um` read at `downsample`: the farther of the
+    /// main network's and the screen's patches.
     pub fn reach_um(&self, level0_mpp_um: f64, downsample: f64) -> f64 {
-        let step_px = self.info.input_mpp_um / level0_mpp_um;
-        reach_px((self.info.input_px, step_px), downsample) * level0_mpp_um
+        std::iter::once(&self.main)
+            .chain(&self.screen)
+            .map(|s| {
+                let step_px = s.input_mpp_um / level0_mpp_um;
+                reach_px((s.input_px, step_px), downsample) * level0_mpp_um
+            })
+            .fold(0.0, f64::max)
     }
-}
 
-/// One convolution's settings in the `layers` metadata.
-#[derive(Debug, serde::Deserialize)]
-struct LayerSpec {
-    stride: usize,
-    pool_after: bool,
+    /// The finest pixel size (µm/px) any of its networks reads.
+    pub fn finest_input_mpp_um(&self) -> f64 {
+        std::iter::once(&self.main)
+            .chain(&self.screen)
+            .map(|s| s.input_mpp_um)
+            .fold(f64::INFINITY, f64::min)
+    }
 }
 
 fn model_err(path: &Path, reason: String) -> Error {
     Error::Model {
         path: PathBuf::from(path),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::view_source;
+
+    #[test]
+    fn the_eight_views_are_the_eight_distinct_symmetries_of_a_square() {
+        let side = 5;
+        let mut seen = std::collections::HashSet::new();
+        for v in 0..8 {
+            let map: Vec<(usize, usize)> = (0..side * side)
+                .map(|i| view_source((i / side, i % side), side, v))
+                .collect();
+            // A permutation of the pixels that keeps the centre in place.
+            let mut sorted = map.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), side * side);
+            assert_eq!(map[2 * side + 2], (2, 2));
+            seen.insert(map);
+        }
+        assert_eq!(seen.len(), 8);
+        assert_eq!(view_source((1, 3), side, 0), (1, 3));
     }
 }

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Train the screen (the cascade's cheap first stage) and calibrate the cascade.
+
+mitocount scores every candidate nucleus; on a cellular slide that is thousands per mm^2,
+and the main network (train.py, about 19.5 M multiply-adds) spent most of a run on
+ordinary nuclei. The screen is a small network on a coarser, smaller patch (32 x 32 px at
+0.5 um/px, 16 um; 4 convolutions of 8-48 channels, about 1 M multiply-adds): a candidate
+whose screen probability is below the screen threshold is not a mitotic figure and the
+main network never sees it. A cascade of a cheap and an expensive stage, as in Viola &
+Jones (2001, CVPR, "Rapid object detection using a boosted cascade of simple features")
+and, for mitoses, Cireşan et al. (2013, MICCAI) and Chen et al. (2016, AAAI, "Mitosis
+detection in breast cancer histology images via deep cascaded networks").
+
+Candidates that pass are scored by the main network; those whose probability reaches
+TTA_FROM are scored again as the mean over the 8 rotations and mirror images of the patch
+(test-time augmentation; exact permutations of the sample grid, so the Rust forward pass
+reproduces them), which calls fewer ordinary nuclei at the same recall (measured on the
+tune split, `cascade` in train_result.json). A candidate's score is the probability of
+the last stage it reached.
+
+Steps, all on the train and tune splits of DATA/patches.npz (the test split is never
+loaded):
+  1. train the screen with train.py's augmentation (same stain, JPEG, blur, 20x look,
+     seams, rotation and scale), sampled at the screen's geometry;
+  2. on the tune split: the decision threshold of the main network with the 8-view
+     average is chosen as train.py chooses it (the highest that keeps tune crop recall
+     >= TARGET_RECALL); the screen threshold is the highest that passes at least
+     SCREEN_RECALL of the patches the main network then calls;
+  3. the decision threshold of the whole cascade is chosen again by the same rule;
+  4. writes MODEL again with the screen's tensors (`screen.*`) and metadata added
+     (format_version 2), the reference patches for the Rust tests, and the `cascade`
+     section of train_result.json.
+
+Usage: screen.py [--data target/training] [--model models/mitosis-cnn.safetensors]
+       [--screen-from CASCADE.safetensors]   (development: reuse that file's screen
+       instead of training one; train.sh always trains)
+"""
+
+import argparse
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import train as T
+
+SEED = 20261208
+SCREEN_INPUT, SCREEN_STEP = 32, 2  # 32 samples, 2 stored px (0.5 um) apart: 16 um
+SCREEN_ARCH = ([8, 16, 32, 48], [1, 1, 1, 1], [True, True, True, False])
+SCREEN_EPOCHS = 14
+SCREEN_NEG_PER_POS = 3.0
+SCREEN_RECALL = 0.995
+TTA_VIEWS = 8
+TTA_FROM = 0.3  # single-view probability from which the 8 views are averaged
+
+
+def load_model(path):
+    """Tensors (name -> torch) and metadata of a safetensors file (written by train.save)."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__")
+    base = 8 + n
+    tensors = {k: torch.from_numpy(np.frombuffer(raw[base + v["data_offsets"][0]:base + v["data_offsets"][1]],
+                                                 "<f4").reshape(v["shape"]).copy()) for k, v in header.items()}
+    return tensors, meta
+
+
+def folded_forward(tensors, layers, x, prefix=""):
+    """Forward pass of a folded network (as the Rust one): logits."""
+    for i, l in enumerate(layers):
+        x = F.relu(F.conv2d(x, tensors[f"{prefix}conv{i}.weight"], tensors[f"{prefix}conv{i}.bias"],
+                            stride=l["stride"], padding=1))
+        if l["pool_after"]:
+            x = F.max_pool2d(x, 2)
+    return (x.mean(dim=(2, 3)) @ tensors[f"{prefix}fc.weight"].T + tensors[f"{prefix}fc.bias"]).squeeze(1)
+
+
+def views(x):
+    """The 8 rotations and flips of a batch [B, C, H, W]: rotation k * 90 degrees
+    (counter-clockwise as rows go up), then a left-right flip for odd views."""
+    for k in range(4):
+        r = torch.rot90(x, k, (2, 3))
+        yield r
+        yield torch.flip(r, (3,))
+
+
+def screen_u8(u8):
+    """uint8 [B, STORED, STORED, 3] -> the screen's uint8 patch [B, 32, 32, 3] as mitocount
+    samples it from a 0.25 um/px patch: sample j at stored position 32.5 + 2 j, which is the
+    mean of a 2 x 2 block, rounded to 8 bits (round half up, as patch.rs)."""
+    o = (T.STORED - SCREEN_INPUT * SCREEN_STEP) // 2
+    x = torch.from_numpy(np.ascontiguousarray(u8[:, o:T.STORED - o, o:T.STORED - o])).permute(0, 3, 1, 2).float()
+    x = F.avg_pool2d(x, SCREEN_STEP)
+    return torch.floor(x + 0.5).clamp(0, 255).permute(0, 2, 3, 1).to(torch.uint8).numpy()
+
+
+def screen_input(u8_32):
+    x = torch.from_numpy(np.ascontiguousarray(u8_32)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - T.INPUT_OFFSET) * T.INPUT_SCALE
+
+
+@torch.no_grad()
+def predict_main_views(tensors, layers, u8, batch=256):
+    """Main-network probabilities [B, 8] of the 8 views of each patch's centre INPUT px."""
+    out = []
+    for k in range(0, len(u8), batch):
+        x = T.plain(u8[k:k + batch])
+        out.append(torch.stack([torch.sigmoid(folded_forward(tensors, layers, v)) for v in views(x)], 1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, TTA_VIEWS), np.float32)
+
+
+def train_screen(args, d, log, rng, pyrng, gen):
+    """Trains the screen; its folded tensors (and `_seconds`, the training time)."""
+    data, labels, pos, neg = d["data"], d["labels"], d["pos"], d["neg"]
+    channels, strides, pool_after = SCREEN_ARCH
+    model = T.Net(channels, strides, pool_after)
+    per_epoch = len(pos) + int(len(pos) * SCREEN_NEG_PER_POS)
+    steps = args.epochs * (per_epoch // T.BATCH) + 1
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    t0 = time.time()
+    for ep in range(args.epochs):
+        model.train()
+        chosen = rng.choice(neg, size=min(int(len(pos) * SCREEN_NEG_PER_POS), len(neg)), replace=False)
+        idx = np.concatenate([pos, chosen])
+        rng.shuffle(idx)
+        total, n, te = 0.0, 0, time.time()
+        for k in range(0, len(idx) - T.BATCH + 1, T.BATCH):
+            bi = np.sort(idx[k:k + T.BATCH])
+            x = T.augment(data[bi], d["p_low"][bi], d["p_seam"][bi], pyrng, gen, SCREEN_INPUT, SCREEN_STEP)
+            y = torch.from_numpy(labels[bi].astype(np.float32))
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(bi)
+            n += len(bi)
+        log(f"screen epoch {ep + 1}/{args.epochs}: loss {total / max(n, 1):.4f}, {time.time() - te:.0f} s")
+    model.eval()
+    tensors = T.folded(model, "")
+    tensors["_seconds"] = round(time.time() - t0)
+    return tensors
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="target/training")
+    ap.add_argument("--model", default="models/mitosis-cnn.safetensors",
+                    help="the main model train.py wrote; rewritten with the screen added")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reference", default="tests/data/model")
+    ap.add_argument("--epochs", type=int, default=SCREEN_EPOCHS)
+    ap.add_argument("--limit", type=int, default=0, help="smoke test: use only this many patches")
+    ap.add_argument("--screen-from", help="development: reuse the screen of this cascade model file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    pyrng = random.Random(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    logf = open(os.path.join(args.data, "screen.log"), "w")
+
+    def log(msg):
+        print(msg, flush=True)
+        logf.write(msg + "\n")
+        logf.flush()
+
+    main_t, meta = load_model(args.model)
+    if meta.get("format_version") != "1" or any(k.startswith("screen.") for k in main_t):
+        raise SystemExit(f"{args.model} already has a screen: run train.py first")
+    T.INPUT = int(meta["input_px"])
+    main_layers = json.loads(meta["layers"])
+    d = T.training_sets(args.data, args.limit, log)
+    data, labels, kinds, sources, tree = d["data"], d["labels"], d["kinds"], d["sources"], d["tree"]
+    tu, pos, neg = d["tu"], d["pos"], d["neg"]
+
+    # 1. The screen, with train.py's augmentation at its geometry.
+    channels, strides, pool_after = SCREEN_ARCH
+    screen_layers = [{"op": "conv", "name": f"conv{i}", "stride": s, "pool_after": p}
+                     for i, (s, p) in enumerate(zip(strides, pool_after))]
+    if args.screen_from:
+        reused, _ = load_model(args.screen_from)
+        screen_t = {k[len("screen."):]: v for k, v in reused.items() if k.startswith("screen.")}
+        train_s = 0
+        log(f"screen reused from {args.screen_from}")
+    else:
+        screen_t = train_screen(args, d, log, rng, pyrng, gen)
+        train_s = screen_t.pop("_seconds")
+
+    # 2. Thresholds on the tune split: the main network's (one view, then 8 views from
+    # TTA_FROM), then the screen's, then the whole cascade's.
+    y_tu = labels[tu]
+    with torch.no_grad():
+        s_screen = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(screen_u8(data[tu])))).numpy()
+    p_views = predict_main_views(main_t, main_layers, data[tu])
+    p_main1 = p_views[:, 0]
+    stage2 = np.where(p_main1 >= TTA_FROM, p_views.mean(1), p_main1)
+
+    def choose(scores, floor):
+        table, best = [], None
+        for thr in np.round(np.arange(0.05, 0.991, 0.01), 2):
+            r, fpmm = T.crop_level(scores, sources[tu], kinds[tu], y_tu, tree[tu], thr, -1.0)
+            table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1)})
+            if r >= T.TARGET_RECALL:
+                best = float(thr)
+        return max(best if best is not None else 0.05, floor), table
+
+    thr2, _ = choose(stage2, TTA_FROM)
+    called2 = stage2 >= thr2
+    screen_thr = 0.0
+    for thr in np.round(np.arange(0.001, 0.5, 0.001), 3):
+        if (s_screen[called2] >= thr).mean() >= SCREEN_RECALL:
+            screen_thr = float(thr)
+    passed = s_screen >= screen_thr
+    log(f"screen threshold {screen_thr}: passes {passed[called2].mean():.4f} of the main network's tune calls, "
+        f"{passed[y_tu == 1].mean():.4f} of tune positives, {passed[y_tu == 0].mean():.4f} of tune negatives")
+    cascade = np.where(passed, stage2, s_screen)
+    chosen, table = choose(cascade, max(TTA_FROM, screen_thr))
+    r, fpmm = T.crop_level(cascade, sources[tu], kinds[tu], y_tu, tree[tu], chosen, -1.0)
+    r1, fp1 = T.crop_level(p_main1, sources[tu], kinds[tu], y_tu, tree[tu], float(meta["threshold"]), -1.0)
+    log(f"main network alone, one view, at {meta['threshold']}: tune crop recall {r1:.3f}, {fp1:.1f} false calls "
+        f"per mm^2; cascade at {chosen}: {r:.3f}, {fpmm:.1f}; 8 views for {np.mean(passed & (p_main1 >= TTA_FROM)):.3f} "
+        f"of tune patches")
+
+    # 4. The combined model file, reference patches and the record.
+    screen_layers = [{"op": "conv", "name": f"conv{i}", "stride": s, "pool_after": p}
+                     for i, (s, p) in enumerate(zip(strides, pool_after))]
+    meta2 = dict(meta)
+    meta2.update({
+        "format_version": 2, "threshold": chosen, "main_threshold_single_view": meta["threshold"],
+        "tta_views": TTA_VIEWS, "tta_from": TTA_FROM, "screen_input_px": SCREEN_INPUT, "screen_input_mpp_um": 0.25 * SCREEN_STEP,
+        "screen_layers": json.dumps(screen_layers), "screen_threshold": screen_thr, "screen_seed": SEED,
+    })
+    tensors = dict(main_t)
+    tensors.update({"screen." + k: v for k, v in screen_t.items()})
+    sha = T.save(tensors, args.model, meta2)
+    log(f"wrote {args.model} sha256 {sha}")
+
+    ref_path = os.path.join(args.reference, "reference.json")
+    ref = json.load(open(ref_path))
+    ref_u8 = np.fromfile(os.path.join(args.reference, "reference.u8"), np.uint8).reshape(-1, T.INPUT, T.INPUT, 3)
+    ref_idx = [int(np.where(tu == i)[0][0]) for i in ref_index(tu, kinds)]
+    x = T.plain(data[tu][ref_idx])
+    assert np.array_equal(np.ascontiguousarray(data[tu][ref_idx][:, (T.STORED - T.INPUT) // 2:(T.STORED + T.INPUT) // 2,
+                                                              (T.STORED - T.INPUT) // 2:(T.STORED + T.INPUT) // 2]), ref_u8)
+    with torch.no_grad():
+        pv = torch.stack([torch.sigmoid(folded_forward(main_t, main_layers, v)) for v in views(x)], 1)
+        tta = torch.where(pv[:, 0] >= TTA_FROM, pv.mean(1), pv[:, 0])
+        su8 = screen_u8(data[tu][ref_idx])
+        sprob = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(su8)))
+    su8.tofile(os.path.join(args.reference, "reference_screen.u8"))
+    ref.update({"sha256": sha, "threshold": chosen, "probabilities_single_view": ref["probabilities"],
+                "probabilities": [float(v) for v in tta], "screen_input_px": SCREEN_INPUT,
+                "tta_from": TTA_FROM, "screen_threshold": screen_thr, "screen_probabilities": [float(v) for v in sprob]})
+    with open(ref_path, "w") as f:
+        json.dump(ref, f, indent=1)
+
+    res_path = os.path.join(args.data, "train_result.json")
+    res = json.load(open(res_path))
+    by_kind = {}
+    for k in sorted(set(kinds[tu].tolist())):
+        m = kinds[tu] == k
+        by_kind[k] = {"patches": int(m.sum()), "screen_passed_fraction": round(float(passed[m].mean()), 4),
+                      "called_fraction": round(float(np.mean(cascade[m] >= chosen)), 4)}
+    res.update({"sha256": sha, "threshold": chosen, "tune_recall": r, "tune_false_calls_per_mm2": fpmm,
+                "meta": meta2,
+                "cascade": {
+                    "screen_threshold": screen_thr, "screen_epochs": 0 if args.screen_from else args.epochs, "screen_seconds": round(train_s),
+                    "screen_multiply_adds": multiply_adds(SCREEN_INPUT, channels, strides, pool_after),
+                    "tta_from": TTA_FROM, "main_tta_threshold": thr2,
+                    "tune_screen_pass_main_calls": round(float(passed[called2].mean()), 4),
+                    "tune_screen_pass_positives": round(float(passed[y_tu == 1].mean()), 4),
+                    "tune_screen_pass_negatives": round(float(passed[y_tu == 0].mean()), 4),
+                    "main_alone": {"threshold": float(meta["threshold"]), "tune_recall": r1,
+                                   "tune_false_calls_per_mm2": fp1},
+                    "tune_table": table, "tune_by_kind": by_kind}})
+    with open(res_path, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+def ref_index(tu, kinds):
+    """The patches train.py chose as reference patches (same rule)."""
+    k = kinds[tu]
+    return np.concatenate([tu[k == "md-crop-centre"][:4], tu[k == "br-crop-centre"][:4],
+                           tu[k == "md-crop-nucleus"][:4], tu[k == "br-crop-nucleus"][:4]])
+
+
+def multiply_adds(side, channels, strides, pool_after):
+    total, cin = 0, 3
+    for cout, s, p in zip(channels, strides, pool_after):
+        side = (side - 1) // s + 1
+        total += side * side * cout * cin * 9
+        if p:
+            side //= 2
+        cin = cout
+    return total + cin
+
+
+if __name__ == "__main__":
+    main()
