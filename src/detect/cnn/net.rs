@@ -157,6 +157,16 @@ fn im2col(
                     }
                     let src = &plane[iy as usize * w..(iy as usize + 1) * w];
                     let dst = &mut row[oy * ow..(oy + 1) * ow];
+                    if s == 1 {
+                        // Input column ox + kx - 1: one shifted copy of the row, the
+                        // padding columns left at zero.
+                        let lo = usize::from(kx == 0);
+                        let hi = ow.min(w + 1 - kx);
+                        if lo < hi {
+                            dst[lo..hi].copy_from_slice(&src[lo + kx - 1..hi + kx - 1]);
+                        }
+                        continue;
+                    }
                     for (ox, d) in dst.iter_mut().enumerate() {
                         let ix = (ox * s + kx) as isize - 1;
                         if ix >= 0 && (ix as usize) < w {
