@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules per area, each testing the library or the
 //! `mitocount` binary end to end.
 
+mod browser;
 mod classifier;
 mod cli;
 mod count;
@@ -11,3 +12,4 @@ mod report;
 mod slide;
 mod stain;
 mod synth;
+mod trust;

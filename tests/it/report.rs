@@ -363,7 +363,6 @@ fn build_derives_counts_hotspot_and_verdict() {
     // Densities agree with each other.
     let per_mm2 = r.counts.mitoses_per_mm2.unwrap();
     assert!((per_mm2 - 34.0 / r.tissue.tissue_area_mm2).abs() < 1e-12);
-    assert!((r.counts.mitoses_per_10_hpf.unwrap() - per_mm2 * 2.37).abs() < 1e-9);
     assert!((r.tissue.tissue_area_hpf - r.tissue.tissue_area_mm2 / 0.237).abs() < 1e-9);
     // µm coordinates filled in.
     assert!(r
@@ -424,7 +423,34 @@ fn no_hotspot_falls_back_to_all_tissue() {
     };
     let r2 = Report::build(input).unwrap();
     assert_eq!(r2.verdict.basis, VerdictBasis::AllTissue);
-    assert!(r2
+    // 1 mm² of tissue is 4.2 HPF: every mitosis in it, against the threshold as it is.
+    assert!(
+        r2.verdict
+            .headline
+            .contains("counted over all the tissue, 4.2 HPF")
+            && r2
+                .verdict
+                .headline
+                .contains("fewer than the 10 HPF the criterion asks"),
+        "{}",
+        r2.verdict.headline
+    );
+    assert_eq!(r2.verdict.value, Some(r2.verdict.count as f64));
+    // With enough tissue but no window that fits, a warning says why.
+    let input = ReportInput {
+        slide: r.slide.clone(),
+        parameters: r.parameters.clone(),
+        tissue_area_mm2: 3.0,
+        fields: vec![],
+        detections: r.detections[..5].to_vec(),
+        unlisted_candidates: 0,
+        hotspot: None,
+        warnings: vec![],
+        evaluation: None,
+        timings: Timings::default(),
+    };
+    let thin = Report::build(input).unwrap();
+    assert!(thin
         .warnings
         .iter()
         .any(|w| w.contains("no 2.370 mm² hot-spot window")));
@@ -456,7 +482,7 @@ fn report_json_round_trips_with_unit_names() {
         "/parameters/hotspot/window_area_mm2",
         "/parameters/criterion/threshold_per_10_hpf",
         "/tissue/tissue_area_mm2",
-        "/counts/mitoses_per_10_hpf",
+        "/counts/mitoses_per_mm2",
         "/hotspot/width_um",
         "/verdict/threshold",
         "/detections/0/features/solidity",
@@ -564,13 +590,33 @@ fn geojson_is_valid_and_qupath_shaped() {
         }
     }
     assert_eq!(points, r.detections.len());
-    assert_eq!(polygons, 1 + r.tissue.fields_counted);
-    for c in ["Mitosis", "Non-mitosis", "Mitotic hot spot", "HPF"] {
+    // The hot spot, every counted field and every field overlapping the hot spot.
+    let hot_fields = report::tables::hotspot_fields(&r);
+    let grid = r
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            f.tissue_fraction >= r.parameters.min_field_tissue_fraction || hot_fields.contains(i)
+        })
+        .count();
+    assert!(
+        hot_fields.len() >= 12,
+        "{} fields overlap the hot spot",
+        hot_fields.len()
+    );
+    assert_eq!(polygons, 1 + grid);
+    for c in [
+        "mitotic figure",
+        "non-mitotic figure",
+        "Mitotic hot spot",
+        "HPF",
+    ] {
         assert!(classes.contains(c), "{c} missing");
     }
     let n_mitosis = features
         .iter()
-        .filter(|f| f["properties"]["classification"]["name"] == "Mitosis")
+        .filter(|f| f["properties"]["classification"]["name"] == "mitotic figure")
         .count();
     assert_eq!(n_mitosis, r.counts.mitoses);
 }
@@ -650,16 +696,20 @@ fn html_shows_verdict_embeds_images_and_escapes_text() {
     assert_eq!(
         names,
         [
-            "report.json",
             "detections.csv",
             "detections.geojson",
             "mitotic-figures.json",
             "heatmap.png",
             "hotspot.png",
-            "report.html"
-        ]
+            "report.html",
+            "report.json"
+        ],
+        "report.json is written last"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    // The hot spot's HPF grid, and one verdict number.
+    assert!(html.contains("id=\"hotspot-fields\""));
+    assert_eq!(html.matches("class=\"verdict-number\"").count(), 1);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("POSITIVE"));
     assert!(html.contains("class=\"verdict positive\""));
@@ -751,7 +801,9 @@ fn pngs_decode_with_expected_sizes_and_outline_in_place() {
     // The view keeps its pixel grid; the key is a white band below it.
     assert_eq!(hot.width(), view.image.width());
     assert!(hot.height() > view.image.height() && hot.height() < view.image.height() + 120);
-    assert!(hot.width() <= 2000 && view.image.height() <= 2000);
+    // At most 0.5 µm per pixel: figures can be judged.
+    assert!(view.downsample * MPP <= report::images::HOTSPOT_VIEW_MAX_UM_PER_PX + 1e-9);
+    assert!(hot.width() > 2000, "{} px", hot.width());
     let band_y = view.image.height() + 2;
     assert_eq!(
         *hot.get_pixel(hot.width() / 2, band_y),
@@ -814,7 +866,10 @@ fn summary_text_states_verdict_and_numbers() {
         t.contains(&format!("{} mitoses in 2.370 mm²", hs.mitoses)),
         "{t}"
     );
-    assert!(t.contains("34 of 334 candidates"), "{t}");
+    assert!(t.contains("34 in all tissue, of 334 candidates"), "{t}");
+    assert!(t.contains("Verdict:  POSITIVE: ") && t.contains("in the densest 10 HPF window"));
+    // One number per claim: no second figure "per 10 HPF" competes with the verdict's.
+    assert_eq!(t.matches("per 10 HPF").count(), 0, "{t}");
     assert!(t.contains("case-7.svs"));
     assert!(t.contains("Warning:  stain estimation fell back to defaults"));
     assert!(t.contains("No validated mitotic cut-off"));
