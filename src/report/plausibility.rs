@@ -86,3 +86,62 @@ pub fn warnings(e: &Evidence, detections: &[Detection]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::DetectionClass;
+
+    fn evidence(hotspot_per_mm2: Option<f64>) -> Evidence {
+        Evidence {
+            tissue_hpf: 20.0,
+            all_tissue_per_mm2: Some(1.0),
+            hotspot_per_mm2,
+            mpp_um_per_px: 0.5,
+        }
+    }
+
+    fn nuclei(area_um2: f64, n: usize) -> Vec<Detection> {
+        (0..n)
+            .map(|i| Detection {
+                x_px: i as f64,
+                y_px: 0.0,
+                x_um: 0.0,
+                y_um: 0.0,
+                area_um2,
+                score: 0.1,
+                class: DetectionClass::NonMitoticFigure,
+                hpf_row: 0,
+                hpf_col: 0,
+                features: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_density_no_tissue_reaches_is_warned_about() {
+        // 850 per 10 HPF of 0.237 mm², as once reported for the TCGA export at 0.5 µm/px.
+        let w = warnings(&evidence(Some(850.0 / 2.37)), &[]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("implausible density: 359 mitoses per mm² in the hot spot"));
+        assert!(warnings(&evidence(Some(20.0)), &[]).is_empty());
+        // Without a hot spot, the density over at least 1 HPF of tissue.
+        let e = Evidence {
+            hotspot_per_mm2: None,
+            all_tissue_per_mm2: Some(100.0),
+            ..evidence(None)
+        };
+        assert_eq!(warnings(&e, &[]).len(), 1);
+    }
+
+    #[test]
+    fn nuclei_of_impossible_size_are_warned_about() {
+        let e = evidence(None);
+        assert!(warnings(&e, &nuclei(12.2, 300)).is_empty());
+        let small = warnings(&e, &nuclei(7.5, 300));
+        assert!(small[0].contains("too small"), "{small:?}");
+        assert!(warnings(&e, &nuclei(200.0, 300))[0].contains("too large"));
+        // Too few candidates to judge.
+        assert!(warnings(&e, &nuclei(2.0, MIN_CANDIDATES_FOR_SIZE_CHECK - 1)).is_empty());
+    }
+}
