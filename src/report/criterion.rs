@@ -354,8 +354,9 @@ impl Criterion {
             );
             let headline = format!(
                 "INSUFFICIENT TISSUE: {counted_area_hpf:.2} HPF of tissue, less than the \
-                 {MIN_TISSUE_HPF} HPF needed; no verdict ({} mitoses found)",
-                m.count
+                 {MIN_TISSUE_HPF} HPF needed; no verdict ({} {} found)",
+                m.count,
+                mitoses_word(m.count)
             );
             return Verdict {
                 criterion: self.name().to_string(),
@@ -564,9 +565,10 @@ impl Criterion {
             category
         );
         let statement = format!(
-            "{}: {} mitoses counted; {} {symbol} {} ({category}).",
+            "{}: {} {} counted; {} {symbol} {} ({category}).",
             self.title(),
             m.count,
+            mitoses_word(m.count),
             fmt_value(value),
             fmt_value(threshold),
         );
@@ -611,6 +613,15 @@ fn negate(c: Comparison) -> &'static str {
     match c {
         Comparison::AtLeast => "<",
         Comparison::MoreThan => "<=",
+    }
+}
+
+/// `mitosis` for one, `mitoses` otherwise.
+pub(crate) fn mitoses_word(n: usize) -> &'static str {
+    if n == 1 {
+        "mitosis"
+    } else {
+        "mitoses"
     }
 }
 

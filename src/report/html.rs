@@ -191,9 +191,10 @@ pub fn page(
             escape(&v.criterion_title)
         )),
         None => h.push_str(&format!(
-            "<div class=\"headline\">No verdict: {} ({} mitoses found).</div>\n",
+            "<div class=\"headline\">No verdict: {} ({} {} found).</div>\n",
             escape(&v.basis_text),
-            v.count
+            v.count,
+            super::criterion::mitoses_word(v.count)
         )),
     }
     h.push_str(&format!(

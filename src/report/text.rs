@@ -59,9 +59,10 @@ pub fn summary_text(report: &Report) -> String {
     }
     match &report.hotspot {
         Some(h) => out.push_str(&format!(
-            "Hot spot: {} mitoses in {:.3} mm² ({:.1} HPF), {:.3} per mm²; \
+            "Hot spot: {} {} in {:.3} mm² ({:.1} HPF), {:.3} per mm²; \
              x {:.0}-{:.0} px, y {:.0}-{:.0} px (x {:.1}-{:.1} µm, y {:.1}-{:.1} µm); tissue {:.0} %\n",
             h.mitoses,
+            super::criterion::mitoses_word(h.mitoses),
             h.area_mm2,
             h.area_hpf,
             h.mitoses_per_mm2,
