@@ -9,6 +9,7 @@ mod detect;
 mod hotspot;
 mod house;
 mod report;
+mod report_tables;
 mod slide;
 mod stain;
 mod synth;
