@@ -31,7 +31,7 @@ pub struct Cli {
     pub command: Command,
 
     /// Worker threads (default: all cores).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, allow_negative_numbers = true, value_name = "N")]
     pub threads: Option<usize>,
 
     /// No progress bars or informational messages on stderr.
@@ -58,8 +58,9 @@ pub enum Command {
 /// `mitocount evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Ground truth: synthetic `*.truth.csv` (rows of kind "mitotic figure") or MIDOG-style
-    /// JSON (points named "mitotic figure", coordinates in mm). Repeat with --detections
+    /// Ground truth: synthetic `*.truth.csv` (rows of kind "mitotic figure"), MIDOG-style
+    /// JSON (points named "mitotic figure", coordinates in mm) or GeoJSON as QuPath exports
+    /// it (points or polygons in level-0 px; needs --mpp). Repeat with --detections
     /// to pool several images (pairs are taken in order).
     #[arg(long, value_name = "FILE", required = true)]
     pub truth: Vec<PathBuf>,
@@ -68,10 +69,15 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "FILE", required = true)]
     pub detections: Vec<PathBuf>,
     /// Matching radius in µm (TUPAC16 and MIDOG use 7.5).
-    #[arg(long, value_name = "UM", default_value_t = 7.5)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "UM",
+        default_value_t = 7.5
+    )]
     pub radius_um: f64,
     /// Level-0 pixel size, to convert files that give positions only in pixels.
-    #[arg(long, value_name = "UM_PER_PX")]
+    #[arg(long, allow_negative_numbers = true, value_name = "UM_PER_PX")]
     pub mpp: Option<f64>,
     /// Print the result as JSON instead of text.
     #[arg(long)]
@@ -373,20 +379,30 @@ impl AnalysisArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AnalysisArgs {
     /// Pixel size in µm per pixel, overriding the file's (required when the file has none).
-    #[arg(long, value_name = "UM_PER_PX")]
+    #[arg(long, allow_negative_numbers = true, value_name = "UM_PER_PX")]
     pub mpp: Option<f64>,
 
     /// Area of one high-power field in mm² [default: 0.237, i.e. FN 22 at 40x].
-    #[arg(long, value_name = "MM2", conflicts_with_all = ["field_number", "objective"])]
+    #[arg(long, allow_negative_numbers = true, value_name = "MM2", conflicts_with_all = ["field_number", "objective"])]
     pub hpf_area_mm2: Option<f64>,
 
     /// Eyepiece field number in mm; with --objective sets the HPF area to
     /// pi * (FN / (2 M))^2.
-    #[arg(long, value_name = "MM", requires = "objective")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "MM",
+        requires = "objective"
+    )]
     pub field_number: Option<f64>,
 
     /// Objective magnification M (e.g. 40); with --field-number sets the HPF area.
-    #[arg(long, value_name = "M", requires = "field_number")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "M",
+        requires = "field_number"
+    )]
     pub objective: Option<f64>,
 
     /// Diagnostic criterion the verdict applies (see the README for each preset's rule).
@@ -395,12 +411,12 @@ pub struct AnalysisArgs {
 
     /// Mitoses per 10 HPF in the hot spot at or above which the verdict is positive,
     /// overriding the criterion's cut-off.
-    #[arg(long, value_name = "PER_10_HPF")]
+    #[arg(long, allow_negative_numbers = true, value_name = "PER_10_HPF")]
     pub threshold: Option<f64>,
 
     /// Hot-spot window area in mm² [default: the criterion's reference area, 10 HPF for
     /// counts per 10 HPF].
-    #[arg(long, value_name = "MM2")]
+    #[arg(long, allow_negative_numbers = true, value_name = "MM2")]
     pub hotspot_area_mm2: Option<f64>,
 
     /// Hot-spot window aspect ratio, width:height.
@@ -408,12 +424,22 @@ pub struct AnalysisArgs {
     pub hotspot_aspect: String,
 
     /// Smallest tissue fraction (0-1) of a hot-spot window.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.95)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "FRACTION",
+        default_value_t = 0.95
+    )]
     pub hotspot_min_tissue: f64,
 
     /// Smallest tissue fraction (0-1) of a grid field counted as an HPF in the per-field
     /// table and heatmap.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "FRACTION",
+        default_value_t = 0.5
+    )]
     pub min_field_tissue: f64,
 
     /// Stain vectors: `auto` (Macenko estimate per slide), `default` (Ruifrok & Johnston
@@ -424,7 +450,7 @@ pub struct AnalysisArgs {
     /// Candidates whose mitosis probability (the learned classifier's score, 0-1) is at
     /// or above this are counted as mitoses [default: the model's own threshold, chosen
     /// on its tune split; see models/README.md].
-    #[arg(long, value_name = "SCORE")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SCORE")]
     pub score_threshold: Option<f64>,
 
     /// A mitosis classifier model file (safetensors, as written by training/train.py)
@@ -434,11 +460,21 @@ pub struct AnalysisArgs {
 
     /// Candidates scoring below this (0-1) are counted but not listed in the outputs
     /// (mitoses always are); 0 lists every blob, about 5,000 per mm² of tissue.
-    #[arg(long, value_name = "SCORE", default_value_t = 0.01)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "SCORE",
+        default_value_t = 0.01
+    )]
     pub candidate_min_score: f64,
 
     /// Side of the square fields processed in parallel, µm (does not change the counts).
-    #[arg(long, value_name = "UM", default_value_t = 500.0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "UM",
+        default_value_t = 500.0
+    )]
     pub field_size_um: f64,
 
     /// Ground truth (synthetic `*.truth.csv` or MIDOG JSON) to evaluate the detections

@@ -63,6 +63,8 @@ fn run_count(args: &CountArgs, config: &Config) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // An unusable --out is found now, not after the analysis.
+    crate::report::prepare_out_dir(&out_dir)?;
     let progress = Progress::new(config.progress, &label);
     let analysis = analyse_slide(&slide, &cfg, &progress);
     progress.finish();

@@ -141,6 +141,8 @@ pub struct AnalysisConfig {
     pub truth: Option<PathBuf>,
     /// Pictures and HTML on or off.
     pub pictures: Pictures,
+    /// The options as given, recorded in the report's provenance.
+    pub options: AnalysisOptions,
 }
 
 impl AnalysisConfig {
@@ -227,6 +229,7 @@ impl AnalysisConfig {
             field_size_um: a.field_size_um,
             truth: a.truth.clone(),
             pictures: a.pictures,
+            options: a.clone(),
         })
     }
 }

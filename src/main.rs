@@ -16,10 +16,17 @@ fn main() -> ExitCode {
     match mitocount::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mitocount: error: {e}");
+            // Each cause once: a message that already holds its cause's text (an I/O
+            // error names the OS error) does not repeat it as "caused by".
+            let mut said = e.to_string();
+            eprintln!("mitocount: error: {said}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let text = s.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
                 source = s.source();
             }
             ExitCode::from(if e.is_usage() { 2 } else { 1 })

@@ -16,8 +16,19 @@ use crate::slide::Slide;
 /// Opens a slide and applies `--mpp`.
 ///
 /// # Errors
-/// Slide open errors.
+/// [`Error::InvalidOption`] naming `SLIDE` when the path is a folder (it suggests
+/// `mitocount batch`); slide open errors.
 pub fn open_slide(path: &std::path::Path, cfg: &AnalysisConfig) -> Result<Slide> {
+    if path.is_dir() {
+        return Err(Error::invalid_option(
+            "SLIDE",
+            format!(
+                "{} is a directory, not a slide file; did you mean `mitocount batch {}`?",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
     let mut slide = Slide::open(path)?;
     if let Some(mpp) = cfg.mpp_override {
         slide.set_mpp_override(mpp);

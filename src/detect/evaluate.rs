@@ -21,6 +21,11 @@
 //!   "name": "mitotic figure"}, ...]}` (coordinates in mm, as in the MIDOG challenge);
 //!   points named otherwise (e.g. "non-mitotic figure", "hard negative") are ignored.
 //!   A point without a name counts.
+//! * GeoJSON as QuPath exports it (a FeatureCollection, a Feature or an array of
+//!   Features), positions in level-0 px (needs `--mpp`): Points and MultiPoints, and
+//!   Polygons / MultiPolygons at the mean of their outer ring; features classed as a
+//!   mitosis or not classed count, others (`non-mitotic figure`, `HPF`, the hot spot) do
+//!   not. So `detections.geojson`, corrected in QuPath and exported, comes back as truth.
 
 use std::path::{Path, PathBuf};
 
@@ -111,7 +116,7 @@ pub fn read_points(path: &Path, mpp: Option<Mpp>) -> Result<Vec<Point>> {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with(['{', '[']);
     if looks_json {
-        read_json(path, &text)
+        read_json(path, &text, mpp)
     } else {
         read_csv(path, &text, mpp)
     }
@@ -226,9 +231,12 @@ fn read_csv(path: &Path, text: &str, mpp: Option<Mpp>) -> Result<Vec<Point>> {
     Ok(points)
 }
 
-fn read_json(path: &Path, text: &str) -> Result<Vec<Point>> {
+fn read_json(path: &Path, text: &str, mpp: Option<Mpp>) -> Result<Vec<Point>> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| parse_error(path, format!("invalid JSON: {e}")))?;
+    if is_geojson(&value) {
+        return read_geojson(path, &value, mpp);
+    }
     let list = match &value {
         serde_json::Value::Object(o) => o.get("points").and_then(|p| p.as_array()),
         serde_json::Value::Array(a) => Some(a),
@@ -272,6 +280,136 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<Point>> {
             y_px: None,
             line: index,
         });
+    }
+    Ok(points)
+}
+
+/// True for a GeoJSON FeatureCollection, a Feature, or an array of Features (as QuPath
+/// exports objects).
+fn is_geojson(v: &serde_json::Value) -> bool {
+    let is_feature = |f: &serde_json::Value| {
+        f.get("type").and_then(|t| t.as_str()) == Some("Feature") || f.get("geometry").is_some()
+    };
+    match v {
+        serde_json::Value::Object(o) => {
+            matches!(
+                o.get("type").and_then(|t| t.as_str()),
+                Some("FeatureCollection" | "Feature")
+            )
+        }
+        serde_json::Value::Array(a) => a.first().is_some_and(is_feature),
+        _ => false,
+    }
+}
+
+/// The class name of a GeoJSON feature (QuPath's `properties.classification.name`, or a
+/// plain `classification` string), `None` when it has none.
+fn geojson_class(f: &serde_json::Value) -> Option<String> {
+    let c = f.get("properties")?.get("classification")?;
+    c.get("name")
+        .and_then(|n| n.as_str())
+        .or_else(|| c.as_str())
+        .map(str::to_string)
+}
+
+/// Reads mitoses from GeoJSON, as QuPath exports annotations or detections: Points and
+/// MultiPoints (each point one mitosis) and Polygons / MultiPolygons (each polygon one
+/// mitosis, at the mean of its outer ring's vertices), in level-0 px, converted to µm with
+/// `mpp`. A feature classed as a mitosis (`mitotic figure`, `Mitosis`, ...) or not classed
+/// at all counts; one with another class (`non-mitotic figure`, `HPF`, `Mitotic hot
+/// spot`, ...) does not.
+fn read_geojson(path: &Path, value: &serde_json::Value, mpp: Option<Mpp>) -> Result<Vec<Point>> {
+    let features: Vec<&serde_json::Value> = match value {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        v if v.get("type").and_then(|t| t.as_str()) == Some("Feature") => vec![v],
+        v => v
+            .get("features")
+            .and_then(|f| f.as_array())
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+    };
+    let mpp = mpp.ok_or_else(|| {
+        Error::invalid_option(
+            "--mpp",
+            format!(
+                "{} is GeoJSON, whose positions are level-0 pixels; pass the slide's pixel \
+                 size with --mpp to compare them in µm",
+                path.display()
+            ),
+        )
+    })?;
+    let mut points = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let index = i + 1;
+        if geojson_class(f).is_some_and(|c| !is_mitotic_label(&c)) {
+            continue;
+        }
+        let Some(geometry) = f.get("geometry").filter(|g| !g.is_null()) else {
+            continue;
+        };
+        let kind = geometry.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let coords = geometry.get("coordinates");
+        let xy = |v: &serde_json::Value| -> Option<(f64, f64)> {
+            let a = v.as_array()?;
+            let (x, y) = (a.first()?.as_f64()?, a.get(1)?.as_f64()?);
+            (x.is_finite() && y.is_finite()).then_some((x, y))
+        };
+        let ring_centre = |ring: &serde_json::Value| -> Option<(f64, f64)> {
+            let pts: Vec<(f64, f64)> = ring.as_array()?.iter().filter_map(xy).collect();
+            // A closed ring repeats its first vertex last: count it once.
+            let n = if pts.len() > 1 && pts.first() == pts.last() {
+                pts.len() - 1
+            } else {
+                pts.len()
+            };
+            (n > 0).then(|| {
+                let (sx, sy) = pts[..n]
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+                (sx / n as f64, sy / n as f64)
+            })
+        };
+        let bad = || {
+            parse_error(
+                path,
+                format!("feature {index}: malformed {kind} coordinates"),
+            )
+        };
+        let found: Vec<(f64, f64)> = match kind {
+            "Point" => vec![coords.and_then(xy).ok_or_else(bad)?],
+            "MultiPoint" => coords
+                .and_then(|c| c.as_array())
+                .ok_or_else(bad)?
+                .iter()
+                .map(|p| xy(p).ok_or_else(bad))
+                .collect::<Result<_>>()?,
+            "Polygon" => vec![coords
+                .and_then(|c| c.as_array())
+                .and_then(|rings| rings.first())
+                .and_then(ring_centre)
+                .ok_or_else(bad)?],
+            "MultiPolygon" => coords
+                .and_then(|c| c.as_array())
+                .ok_or_else(bad)?
+                .iter()
+                .map(|poly| {
+                    poly.as_array()
+                        .and_then(|rings| rings.first())
+                        .and_then(ring_centre)
+                        .ok_or_else(bad)
+                })
+                .collect::<Result<_>>()?,
+            _ => continue,
+        };
+        for (x, y) in found {
+            points.push(Point {
+                x_um: mpp.px_to_um(x),
+                y_um: mpp.px_to_um(y),
+                x_px: Some(x),
+                y_px: Some(y),
+                line: index,
+            });
+        }
     }
     Ok(points)
 }

@@ -14,7 +14,7 @@ use crate::report::{
     RegionRequest, RegionView, Report, ReportImages, ReportInput, SlideInfo, StageTiming,
     StainInfo, StainSource, Timings,
 };
-use crate::slide::{Slide, SlideFormat};
+use crate::slide::{MppSource, Slide, SlideFormat};
 use crate::stain::{estimate_background, Deconvolver, StainMethod};
 use crate::tiling::{HpfGrid, RectPx, SquareGrid, TissueMask};
 use crate::units::{Mpp, UM2_PER_MM2};
@@ -95,12 +95,16 @@ impl StageClock {
 /// # Errors
 /// [`Error::MissingMpp`] without a pixel size; slide read errors; invalid options.
 pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -> Result<Analysis> {
+    let started_at = std::time::SystemTime::now();
     let mut clock = StageClock::new();
     let mpp = slide.mpp()?;
     cfg.detect.check_mpp(mpp)?;
     let level0 = &slide.levels()[0];
     let size_px = (level0.width_px, level0.height_px);
     let mut warnings = Vec::new();
+    if let Some(w) = mpp_disagreement(slide, mpp) {
+        warnings.push(w);
+    }
     if mpp.um_per_px() > CLASSIFIER_NATIVE_MAX_MPP_UM {
         warnings.push(format!(
             "pixel size {:.3} µm/px is coarser than a 40x scan: the mitosis classifier \
@@ -213,7 +217,71 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
         Pictures::Skip => None,
     };
     report.timings = clock.timings();
+    report.provenance = provenance(slide, cfg, started_at, report.timings.total_s)?;
     Ok(Analysis { report, images })
+}
+
+/// A `--mpp` that differs from the file's own pixel size by more than this factor (either
+/// way) is warned about: 25 % in length is 56 % in area, so densities per mm² and the
+/// HPF grid change that much.
+const MPP_OVERRIDE_TOLERANCE: f64 = 1.25;
+
+/// The warning for a `--mpp` far from the pixel size the file states, if any. The slide
+/// given here carries the override, so the file's own value is read again from its header
+/// (cheap: no pixels are decoded).
+fn mpp_disagreement(slide: &Slide, mpp: Mpp) -> Option<String> {
+    if slide.mpp_source() != Some(crate::slide::MppSource::Override) {
+        return None;
+    }
+    let stated = Slide::open(slide.path()).ok()?.stated_mpp_um()?;
+    let ratio = mpp.um_per_px() / stated;
+    (!(1.0 / MPP_OVERRIDE_TOLERANCE..=MPP_OVERRIDE_TOLERANCE).contains(&ratio)).then(|| {
+        format!(
+            "implausible pixel size: --mpp {} µm/px is {ratio:.2} times the {stated} µm/px the \
+             file states; every length scales with it and every density per mm² with its \
+             square, so unless the file is known to be wrong, drop --mpp",
+            mpp.um_per_px()
+        )
+    })
+}
+
+/// Bytes of the slide file hashed for its provenance: the first MiB.
+const PROVENANCE_HASH_BYTES: u64 = 1 << 20;
+
+/// Where the result comes from: program, model, options, the slide file (name, size, a
+/// SHA-256 of its first MiB), start time and duration.
+fn provenance(
+    slide: &Slide,
+    cfg: &AnalysisConfig,
+    started_at: std::time::SystemTime,
+    duration_s: f64,
+) -> Result<report::Provenance> {
+    use sha2::Digest;
+    use std::io::Read;
+    let path = slide.path();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut head = Vec::new();
+    file.take(PROVENANCE_HASH_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    let hash = sha2::Sha256::digest(&head);
+    let model = cfg.classifier.info();
+    Ok(report::Provenance {
+        program: format!("{} {}", report::PROGRAM_NAME, env!("CARGO_PKG_VERSION")),
+        model: format!("{} {}", model.name, model.version),
+        model_sha256: model.sha256.clone(),
+        options: to_json_value(&cfg.options)?,
+        threads: rayon::current_num_threads(),
+        slide_file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        slide_size_bytes: size,
+        slide_first_mib_sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        started_at_utc: humantime::format_rfc3339_seconds(started_at).to_string(),
+        duration_s,
+    })
 }
 
 /// Tissue fraction of a level-0 rectangle.
@@ -440,10 +508,14 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
         width_px: l0.width_px,
         height_px: l0.height_px,
         mpp_um_per_px: mpp.um_per_px(),
-        mpp_source: slide
-            .mpp_source()
-            .map(|s| format!("{s:?}"))
-            .unwrap_or_default(),
+        mpp_source: match slide.mpp_source() {
+            Some(MppSource::AperioDescription) => "Aperio ImageDescription",
+            Some(MppSource::TiffResolution) => "TIFF resolution tags",
+            Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
+            Some(MppSource::Override) => "given with --mpp",
+            None => "unknown",
+        }
+        .to_string(),
         objective_magnification: slide.objective_mag(),
     }
 }

@@ -38,9 +38,13 @@ struct SummaryRow {
     tissue_area_mm2: Option<f64>,
     candidates: Option<usize>,
     mitoses: Option<usize>,
-    mitoses_per_10_hpf: Option<f64>,
     hotspot_mitoses: Option<usize>,
-    hotspot_mitoses_per_10_hpf: Option<f64>,
+    /// The verdict's one number (`Verdict::value`), in `verdict_unit`.
+    verdict_value: Option<f64>,
+    verdict_unit: String,
+    /// What `verdict_value` was counted over (`Verdict::basis_text`).
+    verdict_basis: String,
+    /// POSITIVE, NEGATIVE, ..., INSUFFICIENT TISSUE, and the category.
     verdict: String,
     seconds: f64,
 }
@@ -156,7 +160,7 @@ pub fn run_batch(
                 if mode == ProgressMode::Bar {
                     eprintln!(
                         "{label}: {} mitoses, {} ({seconds:.1} s)",
-                        report.counts.mitoses, report.verdict.category
+                        report.counts.mitoses, report.verdict.headline
                     );
                 }
                 SummaryRow {
@@ -168,13 +172,15 @@ pub fn run_batch(
                     tissue_area_mm2: Some(report.tissue.tissue_area_mm2),
                     candidates: Some(report.counts.candidates),
                     mitoses: Some(report.counts.mitoses),
-                    mitoses_per_10_hpf: report.counts.mitoses_per_10_hpf,
                     hotspot_mitoses: report.hotspot.as_ref().map(|h| h.mitoses),
-                    hotspot_mitoses_per_10_hpf: report
-                        .hotspot
-                        .as_ref()
-                        .map(|h| h.mitoses_per_10_hpf),
-                    verdict: report.verdict.category.clone(),
+                    verdict_value: report.verdict.value,
+                    verdict_unit: report.verdict.value_unit.clone(),
+                    verdict_basis: report.verdict.basis_text.clone(),
+                    verdict: format!(
+                        "{} ({})",
+                        report.verdict.outcome.word(),
+                        report.verdict.category
+                    ),
                     seconds,
                 }
             }
@@ -192,9 +198,10 @@ pub fn run_batch(
                     tissue_area_mm2: None,
                     candidates: None,
                     mitoses: None,
-                    mitoses_per_10_hpf: None,
                     hotspot_mitoses: None,
-                    hotspot_mitoses_per_10_hpf: None,
+                    verdict_value: None,
+                    verdict_unit: String::new(),
+                    verdict_basis: String::new(),
                     verdict: String::new(),
                     seconds,
                 }

@@ -92,29 +92,39 @@ pub enum Outcome {
     Borderline,
     /// A graded criterion (FNCLCC score, neuroendocrine grade): see `grade`.
     Graded,
+    /// Less than one HPF of tissue: no verdict is given.
+    InsufficientTissue,
 }
 
 impl Outcome {
-    /// Upper-case word for displays: POSITIVE, NEGATIVE, BORDERLINE, GRADED.
+    /// Upper-case words for displays: POSITIVE, NEGATIVE, BORDERLINE, GRADED,
+    /// INSUFFICIENT TISSUE.
     pub fn word(self) -> &'static str {
         match self {
             Outcome::Positive => "POSITIVE",
             Outcome::Negative => "NEGATIVE",
             Outcome::Borderline => "BORDERLINE",
             Outcome::Graded => "GRADED",
+            Outcome::InsufficientTissue => "INSUFFICIENT TISSUE",
         }
     }
 }
 
-/// What the count was measured over.
+/// What the verdict's count was measured over (`verdict.basis` in report.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerdictBasis {
-    /// The mitotic hot spot (densest window).
+    /// `hotspot`: the mitotic hot spot, the densest window of the criterion's area
+    /// (10 HPF by default).
     Hotspot,
-    /// All tissue, because no hot-spot window fits in the tissue.
+    /// `all-tissue`: every mitosis in all the tissue, because no hot-spot window fits
+    /// (less tissue than the criterion's area, or tissue too thin for the window).
     AllTissue,
 }
+
+/// The least tissue, in HPF, over which a verdict is given; below it the outcome is
+/// [`Outcome::InsufficientTissue`].
+pub const MIN_TISSUE_HPF: f64 = 1.0;
 
 /// A count over an area, to be judged by a [`Criterion`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,17 +160,32 @@ pub struct Verdict {
     pub count: usize,
     /// Area counted over, mm².
     pub counted_area_mm2: f64,
-    /// The count in the criterion's unit: `count * reference_area_mm2 / counted_area_mm2`,
-    /// except that a count over less than the reference area (all tissue smaller than it) is
-    /// not scaled up.
-    pub value: f64,
+    /// Area counted over in HPF (`counted_area_mm2 / hpf_area_mm2`).
+    pub counted_area_hpf: f64,
+    /// The one number the verdict compares with `threshold`, in `unit`; `None` when the
+    /// outcome is [`Outcome::InsufficientTissue`]. Over a window of the criterion's area it
+    /// is the count; over less tissue than that area it is the count of every mitosis in
+    /// all the tissue, not scaled up; over a window or tissue of another area it is the
+    /// count converted by area (`count * reference_area_mm2 / counted_area_mm2`).
+    pub value: Option<f64>,
     /// The main cut-off in the criterion's unit (the lowest one for graded criteria).
     pub threshold: f64,
     /// How `value` is compared with `threshold`.
     pub comparison: Comparison,
     /// Hot spot or all tissue.
     pub basis: VerdictBasis,
-    /// One sentence with the numbers used; the report adds pixel size and stain vectors.
+    /// What `value` is, the words after the number: `mitoses` when it is a count (over
+    /// the criterion's area, or over less tissue than that), otherwise `unit` (a count
+    /// converted by area).
+    pub value_unit: String,
+    /// What `value` was counted over, in words, e.g. "in the densest 10-HPF window (the
+    /// mitotic hot spot, 2.370 mm²)" or "counted over all the tissue, 2.7 HPF (0.640
+    /// mm²), fewer than the 10 HPF the criterion asks".
+    pub basis_text: String,
+    /// The verdict in one sentence with its one number and its basis, e.g. "NEGATIVE:
+    /// 0 mitoses per 10 HPF, counted over all the tissue, ...; threshold >= 3".
+    pub headline: String,
+    /// The comparison and the settings used (HPF area, pixel size, stain vectors).
     pub statement: String,
     /// Caveats from the literature and about the measurement.
     pub notes: Vec<String>,
@@ -285,38 +310,138 @@ impl Criterion {
         }
     }
 
+    /// The criterion's reference area in words: "10 HPF", "5 mm²", "2 mm²".
+    pub fn reference_words(&self) -> &'static str {
+        match self {
+            Criterion::Gist => "5 mm²",
+            Criterion::Neuroendocrine => "2 mm²",
+            _ => "10 HPF",
+        }
+    }
+
     /// Judges a measurement.
+    ///
+    /// Three cases (stated in the README and the report):
+    /// - less than [`MIN_TISSUE_HPF`] of tissue counted over all tissue:
+    ///   [`Outcome::InsufficientTissue`], no value, no verdict;
+    /// - all tissue, less than the criterion's area: every mitosis in all the tissue is
+    ///   compared with the threshold as it is (as a pathologist counts every field there
+    ///   is), never scaled up;
+    /// - a window (the hot spot) or tissue of at least the criterion's area: the count
+    ///   converted to the criterion's area (the count itself when the areas are equal).
     pub fn evaluate(&self, m: &Measurement) -> Verdict {
         let reference_area_mm2 = self.reference_area_mm2(m.hpf_area_mm2);
         let count = m.count as f64;
-        let mut notes = Vec::new();
-        let value = if m.area_mm2 > 0.0 && m.area_mm2.is_finite() {
-            let scaled = count * reference_area_mm2 / m.area_mm2;
-            if m.basis == VerdictBasis::AllTissue && m.area_mm2 < reference_area_mm2 {
-                notes.push(format!(
-                    "Only {:.3} mm² of tissue was available, less than the {:.3} mm² the \
-                     criterion refers to; the count is not extrapolated (extrapolated it \
-                     would be {:.1} {}).",
-                    m.area_mm2,
-                    reference_area_mm2,
-                    scaled,
-                    self.unit()
-                ));
-                count
-            } else {
-                if (m.area_mm2 - reference_area_mm2).abs() > 1e-6 * reference_area_mm2 {
-                    notes.push(format!(
-                        "The count over {:.3} mm² was converted to the criterion's {:.3} mm² \
-                         by area.",
-                        m.area_mm2, reference_area_mm2
-                    ));
-                }
-                scaled
-            }
+        let area_ok = m.area_mm2 > 0.0 && m.area_mm2.is_finite();
+        let counted_area_hpf = if m.hpf_area_mm2 > 0.0 {
+            m.area_mm2 / m.hpf_area_mm2
         } else {
-            count
+            0.0
         };
         let (threshold, comparison) = self.threshold();
+        let mut notes = Vec::new();
+        let reference = self.reference_words();
+        // NaN areas (no tissue measured) count as insufficient too.
+        let enough = counted_area_hpf.partial_cmp(&MIN_TISSUE_HPF)
+            != Some(std::cmp::Ordering::Less)
+            && counted_area_hpf.is_finite();
+        let insufficient = m.basis == VerdictBasis::AllTissue && !enough;
+        if insufficient {
+            let basis_text = format!(
+                "over all the tissue, {counted_area_hpf:.2} HPF ({:.3} mm²), less than the \
+                 {MIN_TISSUE_HPF} HPF needed for a verdict",
+                m.area_mm2.max(0.0)
+            );
+            let headline = format!(
+                "INSUFFICIENT TISSUE: {counted_area_hpf:.2} HPF of tissue, less than the \
+                 {MIN_TISSUE_HPF} HPF needed; no verdict ({} {} found)",
+                m.count,
+                mitoses_word(m.count)
+            );
+            return Verdict {
+                criterion: self.name().to_string(),
+                criterion_title: self.title().to_string(),
+                outcome: Outcome::InsufficientTissue,
+                category: "no verdict: less than 1 HPF of tissue".to_string(),
+                grade: None,
+                unit: self.unit().to_string(),
+                reference_area_mm2,
+                count: m.count,
+                counted_area_mm2: m.area_mm2.max(0.0),
+                counted_area_hpf,
+                value: None,
+                threshold,
+                comparison,
+                basis: m.basis,
+                value_unit: "mitoses".to_string(),
+                basis_text,
+                statement: format!(
+                    "{}: the criterion counts mitoses over {reference}; this slide has \
+                     {counted_area_hpf:.2} HPF of tissue, too little to judge.",
+                    self.title()
+                ),
+                headline,
+                notes,
+            };
+        }
+        let small = area_ok && m.area_mm2 < reference_area_mm2 * (1.0 - 1e-9);
+        let (value, converted, basis_text) = match m.basis {
+            VerdictBasis::AllTissue if small || !area_ok => {
+                notes.push(format!(
+                    "Counted over {counted_area_hpf:.1} HPF, fewer than the {reference} the \
+                     criterion asks: every mitosis in all the tissue is compared with the \
+                     threshold, as a pathologist counts every field there is; a slide with \
+                     more tissue could reach a higher count."
+                ));
+                (
+                    count,
+                    false,
+                    format!(
+                        "counted over all the tissue, {counted_area_hpf:.1} HPF ({:.3} mm²), \
+                         fewer than the {reference} the criterion asks",
+                        m.area_mm2.max(0.0)
+                    ),
+                )
+            }
+            VerdictBasis::AllTissue => (
+                count * reference_area_mm2 / m.area_mm2,
+                true,
+                format!(
+                    "over all the tissue ({counted_area_hpf:.1} HPF, {:.3} mm²; no \
+                     {reference} window fits in it), converted to {reference} by area",
+                    m.area_mm2
+                ),
+            ),
+            VerdictBasis::Hotspot => {
+                let same = (m.area_mm2 - reference_area_mm2).abs() <= 1e-6 * reference_area_mm2;
+                if same {
+                    (
+                        count,
+                        false,
+                        format!(
+                            "in the densest {reference} window (the mitotic hot spot, {:.3} \
+                             mm²)",
+                            m.area_mm2
+                        ),
+                    )
+                } else {
+                    let value = if area_ok {
+                        count * reference_area_mm2 / m.area_mm2
+                    } else {
+                        count
+                    };
+                    (
+                        value,
+                        true,
+                        format!(
+                            "in the densest window of {:.3} mm² ({counted_area_hpf:.1} HPF, \
+                             the mitotic hot spot), converted to {reference} by area",
+                            m.area_mm2
+                        ),
+                    )
+                }
+            }
+        };
         let passes = comparison.holds(value, threshold);
         let (outcome, category, grade) = match self {
             Criterion::CutaneousLeiomyosarcoma { .. } => {
@@ -419,36 +544,33 @@ impl Criterion {
                 }
             }
         };
-        let over = match m.basis {
-            VerdictBasis::Hotspot => format!(
-                "the mitotic hot spot ({:.3} mm², {:.1} HPF of {:.4} mm²)",
-                m.area_mm2,
-                m.area_mm2 / m.hpf_area_mm2,
-                m.hpf_area_mm2
-            ),
-            VerdictBasis::AllTissue => format!(
-                "all tissue ({:.3} mm², {:.1} HPF of {:.4} mm²; no hot-spot window fits in \
-                 the tissue)",
-                m.area_mm2,
-                m.area_mm2 / m.hpf_area_mm2,
-                m.hpf_area_mm2
-            ),
+        let symbol = if passes {
+            comparison.symbol()
+        } else {
+            negate(comparison)
         };
-        let statement = format!(
-            "{}: {} mitoses in {over}, i.e. {} {}; {}: {} {} {} ({}).",
+        let value_unit = if converted { self.unit() } else { "mitoses" };
+        let words = if !converted && m.count == 1 {
+            "mitosis"
+        } else {
+            value_unit
+        };
+        let headline = format!(
+            "{}: {} {words} {basis_text}; {} {symbol} {} ({}, {})",
             outcome.word(),
-            m.count,
             fmt_value(value),
-            self.unit(),
-            self.title(),
             fmt_value(value),
-            if passes {
-                comparison.symbol()
-            } else {
-                negate(comparison)
-            },
             fmt_value(threshold),
+            self.title(),
             category
+        );
+        let statement = format!(
+            "{}: {} {} counted; {} {symbol} {} ({category}).",
+            self.title(),
+            m.count,
+            mitoses_word(m.count),
+            fmt_value(value),
+            fmt_value(threshold),
         );
         Verdict {
             criterion: self.name().to_string(),
@@ -460,10 +582,14 @@ impl Criterion {
             reference_area_mm2,
             count: m.count,
             counted_area_mm2: m.area_mm2,
-            value,
+            counted_area_hpf,
+            value: Some(value),
             threshold,
             comparison,
             basis: m.basis,
+            value_unit: value_unit.to_string(),
+            basis_text,
+            headline,
             statement,
             notes,
         }
@@ -487,6 +613,15 @@ fn negate(c: Comparison) -> &'static str {
     match c {
         Comparison::AtLeast => "<",
         Comparison::MoreThan => "<=",
+    }
+}
+
+/// `mitosis` for one, `mitoses` otherwise.
+pub(crate) fn mitoses_word(n: usize) -> &'static str {
+    if n == 1 {
+        "mitosis"
+    } else {
+        "mitoses"
     }
 }
 
@@ -518,7 +653,7 @@ mod tests {
         assert_eq!(c.evaluate(&hot(2)).outcome, Outcome::Negative);
         let v = c.evaluate(&hot(3));
         assert_eq!(v.outcome, Outcome::Positive);
-        assert_eq!(v.value, 3.0);
+        assert_eq!(v.value, Some(3.0));
         assert_eq!(v.comparison, Comparison::AtLeast);
         assert!(v.statement.contains("3 >= 3"), "{}", v.statement);
         assert!(v.notes.iter().any(|n| n.contains("No validated")));
@@ -572,9 +707,9 @@ mod tests {
         assert_eq!(c.evaluate(&m(6)).outcome, Outcome::Positive);
         // Over a 2.37 mm² window, 3 mitoses are 6.3 per 5 mm².
         let v = c.evaluate(&hot(3));
-        assert!((v.value - 3.0 * 5.0 / 2.37).abs() < 1e-12);
+        assert!((v.value.unwrap() - 3.0 * 5.0 / 2.37).abs() < 1e-12);
         assert_eq!(v.outcome, Outcome::Positive);
-        assert!(v.notes.iter().any(|n| n.contains("converted")));
+        assert!(v.basis_text.contains("converted"), "{}", v.basis_text);
     }
 
     #[test]
@@ -609,9 +744,60 @@ mod tests {
             basis: VerdictBasis::AllTissue,
         };
         let v = c.evaluate(&m);
-        assert_eq!(v.value, 2.0);
+        assert_eq!(v.value, Some(2.0));
         assert_eq!(v.outcome, Outcome::Negative);
-        assert!(v.notes.iter().any(|n| n.contains("not extrapolated")));
+        assert!(
+            v.headline.contains("fewer than the 10 HPF"),
+            "{}",
+            v.headline
+        );
+        assert!(v.headline.contains("4.2 HPF"), "{}", v.headline);
+        // One number per claim: the headline holds no figure "per 10 HPF" at all.
+        assert_eq!(
+            v.headline.matches("per 10 HPF").count(),
+            0,
+            "{}",
+            v.headline
+        );
+        assert_eq!(v.value_unit, "mitoses");
+        // 3 mitoses in 4.2 HPF: positive on the raw count, not on 7.1 scaled up.
+        let v = c.evaluate(&Measurement { count: 3, ..m });
+        assert_eq!((v.outcome, v.value), (Outcome::Positive, Some(3.0)));
+    }
+
+    #[test]
+    fn less_than_one_hpf_is_insufficient_tissue_not_negative() {
+        for area_mm2 in [0.0, 0.1, 0.2369] {
+            let m = Measurement {
+                count: 0,
+                area_mm2,
+                hpf_area_mm2: 0.237,
+                basis: VerdictBasis::AllTissue,
+            };
+            for c in [
+                Criterion::default(),
+                Criterion::Gist,
+                Criterion::FnclccMitoticScore,
+            ] {
+                let v = c.evaluate(&m);
+                assert_eq!(v.outcome, Outcome::InsufficientTissue, "{area_mm2}");
+                assert_eq!(v.value, None);
+                assert!(
+                    v.headline.starts_with("INSUFFICIENT TISSUE"),
+                    "{}",
+                    v.headline
+                );
+            }
+        }
+        let m = Measurement {
+            count: 0,
+            area_mm2: 0.237,
+            hpf_area_mm2: 0.237,
+            basis: VerdictBasis::AllTissue,
+        };
+        assert_eq!(Criterion::default().evaluate(&m).outcome, Outcome::Negative);
+        let j = serde_json::to_value(Outcome::InsufficientTissue).unwrap();
+        assert_eq!(j, "insufficient-tissue");
     }
 
     #[test]

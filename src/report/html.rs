@@ -49,6 +49,9 @@ h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid #d2d2d7;padding-bot
 .verdict{border-radius:10px;padding:18px 22px;color:#fff}
 .verdict.positive{background:#b3261e}.verdict.negative{background:#1e6b34}
 .verdict.borderline{background:#a15c00}.verdict.graded{background:#30507a}
+.verdict.insufficient{background:#5b5b60}
+.verdict-number{font-size:30px;font-weight:700}
+.badge.near{background:#a15c00}
 .outcome{font-size:34px;font-weight:700;letter-spacing:.04em}
 .headline{font-size:20px;margin-top:4px}
 .statement{margin:12px 0 4px;line-height:1.45}
@@ -77,6 +80,7 @@ fn outcome_class(o: Outcome) -> &'static str {
         Outcome::Negative => "negative",
         Outcome::Borderline => "borderline",
         Outcome::Graded => "graded",
+        Outcome::InsufficientTissue => "insufficient",
     }
 }
 
@@ -160,11 +164,7 @@ pub fn page(
             .unwrap_or_default()
     ));
 
-    // Verdict.
-    let place = match v.basis {
-        super::VerdictBasis::Hotspot => "in the mitotic hot spot",
-        super::VerdictBasis::AllTissue => "over all tissue",
-    };
+    // Verdict: one number, with its basis, in one sentence.
     h.push_str(&format!(
         "<section class=\"verdict {}\" id=\"verdict\">\n<div class=\"outcome\">{}</div>\n",
         outcome_class(v.outcome),
@@ -174,15 +174,29 @@ pub fn page(
         super::Comparison::AtLeast => "≥",
         super::Comparison::MoreThan => ">",
     };
-    h.push_str(&format!(
-        "<div class=\"headline\">{} {} {place} &middot; {} &middot; threshold {} {} &middot; {}</div>\n",
-        escape(&fmt_value(v.value)),
-        escape(&v.unit),
-        escape(&v.category),
-        escape(symbol),
-        escape(&fmt_value(v.threshold)),
-        escape(&v.criterion_title)
-    ));
+    match v.value {
+        Some(value) => h.push_str(&format!(
+            "<div class=\"headline\"><span class=\"verdict-number\">{}</span> {} {} \
+             &middot; {} &middot; threshold {} {} &middot; {}</div>\n",
+            escape(&fmt_value(value)),
+            escape(if v.value_unit == "mitoses" && v.count == 1 {
+                "mitosis"
+            } else {
+                &v.value_unit
+            }),
+            escape(&v.basis_text),
+            escape(&v.category),
+            escape(symbol),
+            escape(&fmt_value(v.threshold)),
+            escape(&v.criterion_title)
+        )),
+        None => h.push_str(&format!(
+            "<div class=\"headline\">No verdict: {} ({} {} found).</div>\n",
+            escape(&v.basis_text),
+            v.count,
+            super::criterion::mitoses_word(v.count)
+        )),
+    }
     h.push_str(&format!(
         "<p class=\"statement\">{}</p>\n",
         escape(&v.statement)
@@ -213,11 +227,6 @@ pub fn page(
                 &mut h,
                 "Area",
                 &format!("{:.3} mm² ({:.1} HPF)", hs.area_mm2, hs.area_hpf),
-            );
-            row(
-                &mut h,
-                "Mitoses per 10 HPF",
-                &format!("{:.2}", hs.mitoses_per_10_hpf),
             );
             row(
                 &mut h,
@@ -256,6 +265,14 @@ pub fn page(
     );
     row(
         &mut h,
+        "Candidates listed (score ≥ listing floor)",
+        &format!(
+            "{} (score ≥ {})",
+            c.candidates_listed, p.candidate_min_score
+        ),
+    );
+    row(
+        &mut h,
         "Tissue area",
         &format!("{:.2} mm²", t.tissue_area_mm2),
     );
@@ -275,8 +292,11 @@ pub fn page(
         ),
     );
     let opt = |x: Option<f64>, d: usize| x.map_or("n/a".to_string(), |x| format!("{x:.d$}"));
-    row(&mut h, "Mitoses per mm²", &opt(c.mitoses_per_mm2, 3));
-    row(&mut h, "Mitoses per 10 HPF", &opt(c.mitoses_per_10_hpf, 2));
+    row(
+        &mut h,
+        "Density over all tissue, per mm²",
+        &opt(c.mitoses_per_mm2, 3),
+    );
     row(&mut h, "HPF area", &format!("{:.4} mm²", p.hpf_area_mm2));
     h.push_str("</table>\n");
     if let Some(e) = &report.evaluation {
@@ -297,24 +317,19 @@ pub fn page(
         h.push_str("</table>\n");
     }
     h.push_str("</div>\n");
+    hotspot_fields_table(&mut h, report);
 
     // Pictures.
     h.push_str("<h2>Where</h2>\n<div class=\"cols\">\n");
-    let max_field = report
-        .fields
-        .iter()
-        .filter(|f| f.tissue_fraction > 0.0)
-        .map(|f| f.mitoses)
-        .max()
-        .unwrap_or(0);
     h.push_str(&format!(
-        "<figure class=\"big\" style=\"flex:1 1 420px\"><img src=\"{}\" alt=\"heat map of mitoses per HPF\">\
-         <figcaption>Mitoses per HPF field of {:.4} mm² (viridis, 0 to {}), coloured on tissue only \
-         (fields at the tissue's edge hold less than one HPF of tissue); the hot spot outlined in \
-         white.</figcaption></figure>\n",
+        "<figure class=\"big\" style=\"flex:1 1 420px\"><img src=\"{}\" id=\"heatmap\" \
+         alt=\"heat map of mitoses per mm² in each HPF field, with colour bar and scale bar\">\
+         <figcaption>Mitoses per mm² in each square field of one HPF ({:.4} mm²), colour bar \
+         on the right, coloured on tissue only (fields at the tissue's edge hold less than one \
+         HPF of tissue); the hot spot outlined in white; scale bar bottom left.</figcaption>\
+         </figure>\n",
         data_uri("image/png", heatmap_png),
         p.hpf_area_mm2,
-        max_field,
     ));
     if let Some(img) = hotspot {
         // At most 1400 px wide in the page; hotspot.png keeps the full resolution.
@@ -335,11 +350,14 @@ pub fn page(
         let jpeg = images::encode_jpeg(shown, PHOTO_JPEG_QUALITY, "report.html")?;
         h.push_str(&format!(
             "<figure class=\"big\" style=\"flex:1 1 520px\"><img src=\"{}\" alt=\"the mitotic hot spot\">\
-             <figcaption><span class=\"key\" style=\"background:#00c800\"></span>mitosis (solid circle) \
-             <span class=\"key\" style=\"background:#ffd700\"></span>rejected candidate (dashed circle); \
-             circles {} µm in radius.</figcaption></figure>\n",
+             <figcaption><span class=\"key\" style=\"background:#00c800\"></span>mitotic figure \
+             (solid circle, with its score) <span class=\"key\" style=\"background:#ffd700\"></span>\
+             borderline non-mitotic figure (dashed circle, with its score; the others are not drawn); circles {} µm \
+             in radius; thin white lines: the HPF fields; hotspot.png has it at {} µm/px or finer.\
+             </figcaption></figure>\n",
             data_uri("image/jpeg", &jpeg),
-            images::CIRCLE_RADIUS_UM
+            images::CIRCLE_RADIUS_UM,
+            images::HOTSPOT_VIEW_MAX_UM_PER_PX
         ));
     }
     h.push_str("</div>\n");
@@ -358,18 +376,29 @@ pub fn page(
             .as_ref()
             .is_some_and(|hs| hs.contains(d.x_px, d.y_px))
     };
+    let t = report.parameters.mitosis_threshold;
+    let near = |i: usize| (report.detections[i].score - t).abs() <= images::BORDERLINE_SCORE_BAND;
     let sections = [
         (
-            format!("Counted mitoses ({})", order.mitoses.len()),
+            format!("Counted mitotic figures ({})", order.mitoses.len()),
             &order.mitoses,
-            "Every detection counted as a mitotic figure, those in the hot spot first, then by \
-             score. The ticks point at the detection; each crop is 64 µm wide.",
+            format!(
+                "Every detection counted as a mitotic figure, those in the hot spot first, then \
+                 by score. Those marked \"borderline\" scored within {} of the threshold \
+                 {t:.2}: confirm or reject them. The ticks point at the detection; each crop is \
+                 64 µm wide.",
+                images::BORDERLINE_SCORE_BAND
+            ),
         ),
         (
-            "Rejected candidates with the highest scores".to_string(),
+            "Non-mitotic figures scoring closest to the threshold".to_string(),
             &order.rejected,
-            "Candidates the classifier did not count, highest score first: check for missed \
-             mitoses here.",
+            format!(
+                "Candidates the classifier did not count, highest score first; those marked \
+                 \"borderline\" scored within {} of the threshold {t:.2}: check them for \
+                 missed mitoses.",
+                images::BORDERLINE_SCORE_BAND
+            ),
         ),
     ];
     for (title, list, caption) in sections {
@@ -378,13 +407,13 @@ pub fn page(
             .copied()
             .filter(|i| crop_of.contains_key(i))
             .collect();
-        if list.is_empty() && title.starts_with("Rejected") {
+        if list.is_empty() && title.starts_with("Non-mitotic") {
             continue;
         }
         h.push_str(&format!(
             "<h2>{}</h2>\n<p>{}",
             escape(&title),
-            escape(caption)
+            escape(&caption)
         ));
         if shown.len() < list.len() {
             h.push_str(&escape(&format!(
@@ -409,12 +438,17 @@ pub fn page(
             let in_hot = hot(i);
             h.push_str(&format!(
                 "<figure class=\"crop {class}\"><img src=\"{}\" alt=\"detection {i}\">\
-                 <figcaption><b>#{i}</b> &middot; score {:.2}{}<br>x {:.0} µm, y {:.0} µm<br>\
+                 <figcaption><b>#{i}</b> &middot; score {:.2}{}{}<br>x {:.0} µm, y {:.0} µm<br>\
                  {:.0} µm² &middot; HPF r{} c{}</figcaption></figure>\n",
                 data_uri("image/jpeg", &jpeg),
                 d.score,
                 if in_hot {
                     " <span class=\"badge\">hot spot</span>"
+                } else {
+                    ""
+                },
+                if near(i) {
+                    " <span class=\"badge near\">borderline</span>"
                 } else {
                     ""
                 },
@@ -427,6 +461,8 @@ pub fn page(
         }
         h.push_str("</div>\n");
     }
+
+    provenance_block(&mut h, report);
 
     // Parameters and slide.
     h.push_str("<h2>Parameters</h2>\n<table>\n");
@@ -476,6 +512,93 @@ pub fn page(
     ));
     h.push_str("</main>\n</body>\n</html>\n");
     Ok(h)
+}
+
+/// The per-field table: each HPF field of the grid that overlaps the hot spot, with its
+/// mitoses (all, and those inside the hot spot) and its tissue fraction.
+fn hotspot_fields_table(h: &mut String, report: &Report) {
+    let Some(hs) = &report.hotspot else {
+        return;
+    };
+    let fields = super::tables::hotspot_fields(report);
+    h.push_str(&format!(
+        "<h2>HPF fields of the hot spot</h2>\n<p>The {} square fields of one HPF ({:.4} mm²) \
+         of the grid that overlap the hot spot; a field's count is every mitotic figure in it, \
+         inside the hot spot or not.</p>\n<table id=\"hotspot-fields\">\n<tr><th>Field</th>\
+         <th>Mitoses in the field</th><th>of them in the hot spot</th><th>Tissue</th></tr>\n",
+        fields.len(),
+        report.parameters.hpf_area_mm2
+    ));
+    for i in fields {
+        let f = &report.fields[i];
+        let inside = report
+            .detections
+            .iter()
+            .filter(|d| {
+                d.class == DetectionClass::MitoticFigure
+                    && d.hpf_row == f.row
+                    && d.hpf_col == f.col
+                    && hs.contains(d.x_px, d.y_px)
+            })
+            .count();
+        h.push_str(&format!(
+            "<tr><td>r{} c{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{:.0} %</td></tr>\n",
+            f.row,
+            f.col,
+            f.mitoses,
+            inside,
+            100.0 * f.tissue_fraction
+        ));
+    }
+    h.push_str("</table>\n");
+}
+
+/// The provenance block: program, model, slide file and its hash, start time, duration
+/// and every option used.
+fn provenance_block(h: &mut String, report: &Report) {
+    let pv = &report.provenance;
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "not recorded".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    h.push_str("<h2>Provenance</h2>\n<table id=\"provenance\">\n");
+    let program = if pv.program.is_empty() {
+        format!("{} {}", report.program.name, report.program.version)
+    } else {
+        pv.program.clone()
+    };
+    row(h, "Program", &program);
+    let model = report.parameters.classifier.as_ref();
+    row(
+        h,
+        "Model",
+        &model.map_or(or_none(&pv.model), |m| format!("{} {}", m.name, m.version)),
+    );
+    row(
+        h,
+        "Model SHA-256",
+        &model.map_or(or_none(&pv.model_sha256), |m| m.sha256.clone()),
+    );
+    row(h, "Slide file", &or_none(&pv.slide_file_name));
+    row(h, "Slide size", &format!("{} bytes", pv.slide_size_bytes));
+    row(
+        h,
+        "SHA-256 of the slide's first MiB",
+        &or_none(&pv.slide_first_mib_sha256),
+    );
+    row(h, "Started (UTC)", &or_none(&pv.started_at_utc));
+    row(h, "Duration", &format!("{:.2} s", pv.duration_s));
+    row(h, "Threads", &pv.threads.to_string());
+    let mut rows = Vec::new();
+    flatten("option", &pv.options, &mut rows);
+    for (k, v) in rows {
+        row(h, &k, &v);
+    }
+    h.push_str("</table>\n");
 }
 
 #[cfg(test)]

@@ -20,8 +20,13 @@ pub const CIRCLE_RADIUS_UM: f64 = 12.0;
 pub const GALLERY_CROP_SIDE_UM: f64 = 64.0;
 /// Gallery crops are read at this pixel size at most (µm/px): full 40x resolution.
 pub const GALLERY_TARGET_UM_PER_PX: f64 = 0.25;
-/// Largest side of `hotspot.png`, px.
-pub const HOTSPOT_VIEW_MAX_SIDE_PX: f64 = 2000.0;
+/// Coarsest pixel size of `hotspot.png`, µm/px: at 0.5 µm/px (a 20x scan) a mitotic
+/// figure of 5-10 µm spans 10-20 px, enough to judge it; finer slides are shown at
+/// 0.5 µm/px (a 2.37 mm² window is then about 3600 x 2700 px), coarser ones natively.
+pub const HOTSPOT_VIEW_MAX_UM_PER_PX: f64 = 0.5;
+/// Candidates whose score lies within this of the mitosis threshold are "borderline":
+/// labelled with their score in `hotspot.png` and marked in the HTML gallery.
+pub const BORDERLINE_SCORE_BAND: f64 = 0.15;
 /// Margin around the hot spot in `hotspot.png`, as a fraction of its size per side.
 pub const HOTSPOT_VIEW_MARGIN: f64 = 0.04;
 
@@ -96,8 +101,8 @@ pub struct RegionRequest {
 }
 
 /// The region `hotspot.png` should show: the hot spot plus a small margin, clipped to the
-/// slide, at a downsample that keeps the longest side within 2000 px (about 0.9 µm/px for
-/// a 2.37 mm² window at 0.25 µm/px). `None` without a hot spot.
+/// slide, at [`HOTSPOT_VIEW_MAX_UM_PER_PX`] or the slide's own pixel size if coarser.
+/// `None` without a hot spot.
 pub fn hotspot_view_request(report: &Report) -> Option<RegionRequest> {
     let h = report.hotspot.as_ref()?;
     let (sw, sh) = (report.slide.width_px as f64, report.slide.height_px as f64);
@@ -109,13 +114,16 @@ pub fn hotspot_view_request(report: &Report) -> Option<RegionRequest> {
     let y0 = (h.y_px - my).floor().max(0.0);
     let x1 = (h.x_px + h.width_px + mx).ceil().min(sw);
     let y1 = (h.y_px + h.height_px + my).ceil().min(sh);
-    let side = (x1 - x0).max(y1 - y0);
+    let downsample = match report.mpp() {
+        Ok(mpp) => (HOTSPOT_VIEW_MAX_UM_PER_PX / mpp.um_per_px()).max(1.0),
+        Err(_) => 1.0,
+    };
     Some(RegionRequest {
         x_px: x0,
         y_px: y0,
         width_px: x1 - x0,
         height_px: y1 - y0,
-        downsample: (side / HOTSPOT_VIEW_MAX_SIDE_PX).max(1.0),
+        downsample,
     })
 }
 
@@ -197,10 +205,12 @@ fn font_scale(width: u32, height: u32) -> u32 {
     (width.min(height) / 250).clamp(1, 4)
 }
 
-/// `heatmap.png`: the thumbnail with each HPF field of the grid coloured by its number of
-/// mitoses (viridis, from 0 to the largest field count) on its tissue pixels (glass left
+/// `heatmap.png`: the thumbnail with each HPF field of the grid coloured by its mitoses
+/// per mm² (the field's count over its area of one HPF; viridis, from 0 to the densest
+/// field) on its tissue pixels (glass left
 /// clear when [`ReportImages::thumbnail_tissue`] is given), the hot spot outlined in white between black
-/// edges, a scale bar, and a legend panel on the right with the colour bar.
+/// edges, a scale bar, and a legend panel on the right with the colour bar in mitoses per
+/// mm². The text is the built-in bitmap font of `draw`: no system font is needed.
 ///
 /// # Errors
 /// [`Error::Output`] naming `heatmap.png` when the thumbnail is empty or its downsample
@@ -220,7 +230,15 @@ pub fn render_heatmap(report: &Report, images: &ReportImages) -> Result<RgbImage
         });
     }
     let s = font_scale(thumb.width(), thumb.height());
-    let panel_w = (draw::text_width("MITOSES", s) + 12 * s as i64).max(60) as u32;
+    let widest = format!(
+        "{:.1}",
+        report.fields.iter().map(|f| f.mitoses).max().unwrap_or(1) as f64
+            / report.parameters.hpf_area_mm2
+    );
+    let panel_w = (draw::text_width("MITOSES", s)
+        .max(8 * s as i64 + 3 * s as i64 + draw::text_width(&widest, s))
+        + 12 * s as i64)
+        .max(60) as u32;
     let (w, h) = (thumb.width() + panel_w, thumb.height());
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
     image::imageops::replace(&mut img, thumb, 0, 0);
@@ -236,7 +254,10 @@ pub fn render_heatmap(report: &Report, images: &ReportImages) -> Result<RgbImage
         .thumbnail_tissue
         .as_ref()
         .filter(|m| m.dim() == (thumb.height() as usize, thumb.width() as usize));
+    // Colour by mitoses per mm² of the field (a field is one HPF): the colour bar's unit.
+    let field_area_mm2 = report.parameters.hpf_area_mm2;
     let max_count = shown.iter().map(|f| f.mitoses).max().unwrap_or(0).max(1);
+    let per_mm2 = |count: usize| count as f64 / field_area_mm2;
     let to_px = |v: f64| (v / ds).round() as i64;
     let right = thumb.width() as i64;
     let bottom = thumb.height() as i64;
@@ -288,7 +309,7 @@ pub fn render_heatmap(report: &Report, images: &ReportImages) -> Result<RgbImage
     let px0 = thumb.width() as i64 + 4 * s as i64;
     let black = Rgb([0, 0, 0]);
     let mut y = 4 * s as i64;
-    for line in ["MITOSES", "PER HPF"] {
+    for line in ["MITOSES", "PER MM²"] {
         draw::text(&mut img, px0, y, line, s, black);
         y += draw::text_height(s) + 3 * s as i64;
     }
@@ -302,13 +323,14 @@ pub fn render_heatmap(report: &Report, images: &ReportImages) -> Result<RgbImage
     }
     draw::outline_rect(&mut img, (px0, y, px0 + bar_w, y + bar_h), 1, black);
     let lx = px0 + bar_w + 3 * s as i64;
-    draw::text(&mut img, lx, y, &max_count.to_string(), s, black);
-    if max_count >= 4 {
-        // An integer tick near the middle, at its true height on the bar.
+    let label = |count: usize| format!("{:.1}", per_mm2(count));
+    draw::text(&mut img, lx, y, &label(max_count), s, black);
+    if max_count >= 2 {
+        // A tick at half the top count, at its true height on the bar.
         let mid_count = max_count / 2;
         let frac = 1.0 - mid_count as f64 / max_count as f64;
         let my = y + (frac * (bar_h - 1) as f64).round() as i64 - draw::text_height(s) / 2;
-        draw::text(&mut img, lx, my, &mid_count.to_string(), s, black);
+        draw::text(&mut img, lx, my, &label(mid_count), s, black);
     }
     draw::text(
         &mut img,
@@ -362,9 +384,11 @@ fn scale_bar(img: &mut RgbImage, width: u32, um_per_px: f64, s: u32) {
     );
 }
 
-/// `hotspot.png`: the hot-spot region with the window outlined and every detection in view
-/// circled (radius [`CIRCLE_RADIUS_UM`]): mitoses with thick solid green circles, rejected
-/// candidates with thinner dashed yellow ones. A white band below the picture holds the
+/// `hotspot.png`: the hot-spot region with the window outlined, the HPF grid's fields in
+/// thin white lines, and every detection in view circled (radius [`CIRCLE_RADIUS_UM`]):
+/// mitotic figures with thick solid green circles and their score, and the borderline
+/// non-mitotic figures (score within [`BORDERLINE_SCORE_BAND`] of the threshold) with
+/// thinner dashed yellow ones and their score; other candidates are not drawn. A white band below the picture holds the
 /// key and a scale bar; the picture itself keeps the view's pixel grid (image px `(x, y)`
 /// of the view is px `(x, y)` of the result). `None` without a hot spot or a view.
 ///
@@ -402,6 +426,23 @@ pub fn render_hotspot_view(report: &Report, images: &ReportImages) -> Result<Opt
         Rgb([255, 255, 255]),
     );
     image::imageops::replace(&mut img, view_img, 0, 0);
+    // The HPF grid: thin white lines on every field's edges, so fields can be counted.
+    for f in &report.fields {
+        let (fx0, fy0) = view.to_image(f.x_px, f.y_px);
+        let (fx1, fy1) = view.to_image(f.x_px + f.width_px, f.y_px + f.height_px);
+        let (fx0, fy0, fx1, fy1) = (
+            fx0.round() as i64,
+            fy0.round() as i64,
+            fx1.round() as i64,
+            fy1.round() as i64,
+        );
+        let white = Rgb([255, 255, 255]);
+        let t = s as i64;
+        draw::blend_rect(&mut img, (fx0, fy0, fx1, fy0 + t), white, 0.6);
+        draw::blend_rect(&mut img, (fx0, fy1 - t, fx1, fy1), white, 0.6);
+        draw::blend_rect(&mut img, (fx0, fy0, fx0 + t, fy1), white, 0.6);
+        draw::blend_rect(&mut img, (fx1 - t, fy0, fx1, fy1), white, 0.6);
+    }
     let (x0, y0) = view.to_image(hs.x_px, hs.y_px);
     let (x1, y1) = view.to_image(hs.x_px + hs.width_px, hs.y_px + hs.height_px);
     let outline = 2 * s as i64 + 1;
@@ -418,26 +459,50 @@ pub fn render_hotspot_view(report: &Report, images: &ReportImages) -> Result<Opt
     let r = mpp.um_to_px(CIRCLE_RADIUS_UM) / view.downsample;
     let (w, h) = (view_img.width() as f64, view_img.height() as f64);
     let thick = s.max(2);
+    let label_scale = (s / 2).max(1);
+    let threshold = report.parameters.mitosis_threshold;
     let (mut n_mit, mut n_rej) = (0usize, 0usize);
     // Rejected first, so mitoses are drawn on top.
     for pass in [
         DetectionClass::NonMitoticFigure,
         DetectionClass::MitoticFigure,
     ] {
-        for d in report.detections.iter().filter(|d| d.class == pass) {
+        // Non-mitotic figures only near the threshold: thousands of low scores would hide
+        // the tissue (all are in detections.csv and the GeoJSON).
+        for d in report.detections.iter().filter(|d| {
+            d.class == pass
+                && (pass == DetectionClass::MitoticFigure
+                    || (d.score - threshold).abs() <= BORDERLINE_SCORE_BAND)
+        }) {
             let (cx, cy) = view.to_image(d.x_px, d.y_px);
             if cx < -r || cy < -r || cx > w + r || cy > h + r {
                 continue;
             }
-            match pass {
+            let color = match pass {
                 DetectionClass::MitoticFigure => {
                     n_mit += 1;
                     draw::circle(&mut img, (cx, cy), r, thick + 1, MITOSIS_RGB, false);
+                    MITOSIS_RGB
                 }
                 DetectionClass::NonMitoticFigure => {
                     n_rej += 1;
                     draw::circle(&mut img, (cx, cy), r, thick, CANDIDATE_RGB, true);
+                    CANDIDATE_RGB
                 }
+            };
+            // Every call and every borderline candidate carries its score, to the right
+            // of its circle, on a dark shadow.
+            {
+                let text = format!("{:.2}", d.score);
+                let (tx, ty) = (
+                    (cx + r).round() as i64 + label_scale as i64 * 2,
+                    cy.round() as i64 - draw::text_height(label_scale) / 2,
+                );
+                let black = Rgb([0, 0, 0]);
+                for (ox, oy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
+                    draw::text(&mut img, tx + ox, ty + oy, &text, label_scale, black);
+                }
+                draw::text(&mut img, tx, ty, &text, label_scale, color);
             }
         }
     }
@@ -456,9 +521,12 @@ pub fn render_hotspot_view(report: &Report, images: &ReportImages) -> Result<Opt
     let cy = ty as f64 + draw::text_height(s) as f64 / 2.0;
     let mut x = pad;
     let entries = [
-        (format!("MITOSIS ({n_mit})"), Some((MITOSIS_RGB, false))),
         (
-            format!("REJECTED CANDIDATE ({n_rej})"),
+            format!("MITOTIC FIGURE ({n_mit})"),
+            Some((MITOSIS_RGB, false)),
+        ),
+        (
+            format!("NON-MITOTIC FIGURE, BORDERLINE ({n_rej})"),
             Some((CANDIDATE_RGB, true)),
         ),
         (format!("HOT SPOT {:.2} mm²", hs.area_mm2), None),

@@ -15,20 +15,24 @@
 //! | file | content |
 //! |---|---|
 //! | `report.json` | the [`Report`], field names with units |
-//! | `detections.csv` | one row per candidate: `x_px,y_px,x_um,y_um,area_um2,score,class,hpf_row,hpf_col`, then the features |
-//! | `detections.geojson` | QuPath-importable FeatureCollection: detections as points, hot spot and counted HPF as locked annotations |
+//! | `detections.csv` | one row per listed candidate (every mitotic figure, and the others scoring at least `candidate_min_score`): `x_px,y_px,x_um,y_um,area_um2,score,class,hpf_row,hpf_col`, then the features |
+//! | `detections.geojson` | QuPath-importable FeatureCollection with stable ids: detections as points, the hot spot and its HPF grid (and every counted HPF) as locked annotations |
 //! | `mitotic-figures.json` | MIDOG / Grand Challenge "Multiple points", coordinates in mm |
-//! | `heatmap.png` | thumbnail with per-HPF mitoses (viridis), hot spot outlined, legend and scale bar |
-//! | `hotspot.png` | the hot spot at readable resolution, detections circled |
-//! | `report.html` | one self-contained page: verdict, numbers, pictures, gallery |
+//! | `heatmap.png` | thumbnail with each HPF field's mitoses per mm² (viridis), hot spot outlined, colour bar and scale bar |
+//! | `hotspot.png` | the hot spot at 0.5 µm/px or finer: mitotic figures circled with their score, borderline candidates, the HPF grid, scale bar |
+//! | `report.html` | one self-contained page: verdict, numbers, the hot spot's HPF fields, pictures, gallery with borderline calls marked, provenance |
 //!
-//! Everything is deterministic for the same input: no timestamps; only the `timings` block
-//! changes from run to run.
+//! Everything is deterministic for the same input; only the `timings` and `provenance`
+//! blocks (start time, duration, threads) change from run to run. [`write_outputs`]
+//! writes `report.json` last, so a folder with a `report.json` is a complete run (see
+//! its docs).
 
 pub mod criterion;
 mod draw;
 pub mod html;
 pub mod images;
+mod outputs;
+pub mod plausibility;
 pub mod tables;
 mod text;
 
@@ -40,6 +44,7 @@ use crate::units::{Mpp, UM2_PER_MM2};
 
 pub use criterion::{Comparison, Criterion, Measurement, Outcome, Verdict, VerdictBasis};
 pub use images::{GalleryCrop, RegionRequest, RegionView, ReportImages};
+pub use outputs::{prepare_out_dir, write_outputs, OUTPUT_FILES};
 pub use text::summary_text;
 
 /// The program's name in reports.
@@ -70,8 +75,39 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Detection quality against ground truth, when the pipeline evaluated it.
     pub evaluation: Option<Evaluation>,
-    /// Wall-clock timings, seconds (the only part that changes between identical runs).
+    /// Wall-clock timings, seconds (with `provenance`, the only part that changes
+    /// between identical runs).
     pub timings: Timings,
+    /// Where the result comes from: program, model, options, slide file and its hash,
+    /// start time and duration (filled by the pipeline; empty in reports built by hand).
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Where a result comes from, so that it can be traced and repeated.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// `mitocount` and its version, e.g. `mitocount 0.2.0`.
+    pub program: String,
+    /// The classifier model's name and version.
+    pub model: String,
+    /// SHA-256 of the classifier model file (hex).
+    pub model_sha256: String,
+    /// Every analysis option as used (flags given or their defaults), as JSON.
+    pub options: serde_json::Value,
+    /// Worker threads used (results do not depend on it).
+    pub threads: usize,
+    /// The slide's file name (without folders).
+    pub slide_file_name: String,
+    /// The slide file's size, bytes.
+    pub slide_size_bytes: u64,
+    /// SHA-256 (hex) of the slide file's first MiB (1,048,576 bytes, or the whole file
+    /// when smaller): identifies the file without reading gigabytes.
+    pub slide_first_mib_sha256: String,
+    /// When the analysis started, UTC, RFC 3339 (e.g. `2026-12-07T12:00:00Z`).
+    pub started_at_utc: String,
+    /// Wall-clock duration of the analysis, s.
+    pub duration_s: f64,
 }
 
 /// Program name and version.
@@ -222,10 +258,9 @@ pub struct CountSummary {
     /// Candidates listed in the detections (the others scored below
     /// `parameters.candidate_min_score`).
     pub candidates_listed: usize,
-    /// Mitoses per mm² of tissue; `None` without tissue.
+    /// Mitoses per mm² of tissue, a density over all the tissue (not the verdict's
+    /// number, which is in `verdict.value`); `None` without tissue.
     pub mitoses_per_mm2: Option<f64>,
-    /// Mitoses per 10 HPF of tissue (`per_mm2 * 10 * hpf_area_mm2`); `None` without tissue.
-    pub mitoses_per_10_hpf: Option<f64>,
 }
 
 /// The hot spot in px and µm with its densities.
@@ -294,18 +329,21 @@ pub struct FieldCount {
     pub candidates: usize,
 }
 
-/// A candidate's class.
+/// A candidate's class. One vocabulary in every output (report.json, detections.csv,
+/// the GeoJSON's classification, the MIDOG JSON, the pictures and the HTML):
+/// `mitotic figure` and `non-mitotic figure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum DetectionClass {
     /// Counted as a mitosis.
+    #[serde(rename = "mitotic figure")]
     MitoticFigure,
     /// A candidate rejected by the classifier (mimic, non-dividing nucleus).
+    #[serde(rename = "non-mitotic figure")]
     NonMitoticFigure,
 }
 
 impl DetectionClass {
-    /// `mitotic figure` or `non-mitotic figure` (CSV and MIDOG spelling).
+    /// `mitotic figure` or `non-mitotic figure`, the one spelling of every output.
     pub fn label(self) -> &'static str {
         match self {
             DetectionClass::MitoticFigure => "mitotic figure",
@@ -472,7 +510,6 @@ impl Report {
             candidates: detections.len() + input.unlisted_candidates,
             candidates_listed: detections.len(),
             mitoses_per_mm2: per_mm2,
-            mitoses_per_10_hpf: per_mm2.map(|d| d * 10.0 * hpf_area_mm2),
         };
         let tissue = TissueSummary {
             tissue_area_mm2,
@@ -520,7 +557,16 @@ impl Report {
                 mitoses_per_mm2: inside as f64 / area_mm2,
             }
         });
+        let tissue_hpf = tissue_area_mm2 / hpf_area_mm2;
+        let all_tissue = Measurement {
+            count: mitoses,
+            area_mm2: tissue_area_mm2,
+            hpf_area_mm2,
+            basis: VerdictBasis::AllTissue,
+        };
         let measurement = match &hotspot {
+            // Under 1 HPF of tissue there is no verdict, whatever window was found.
+            _ if tissue_hpf < criterion::MIN_TISSUE_HPF => all_tissue,
             Some(h) => Measurement {
                 count: h.mitoses,
                 area_mm2: h.area_mm2,
@@ -528,20 +574,33 @@ impl Report {
                 basis: VerdictBasis::Hotspot,
             },
             None => {
-                warnings.push(format!(
-                    "no {:.3} mm² hot-spot window with >= {:.0} % tissue fits in the tissue; \
-                     the verdict uses all tissue",
-                    p.hotspot.window_area_mm2,
-                    100.0 * p.hotspot.min_tissue_fraction
-                ));
-                Measurement {
-                    count: mitoses,
-                    area_mm2: tissue_area_mm2,
-                    hpf_area_mm2,
-                    basis: VerdictBasis::AllTissue,
+                if tissue_area_mm2 >= p.hotspot.window_area_mm2 {
+                    warnings.push(format!(
+                        "no {:.3} mm² hot-spot window with >= {:.0} % tissue fits in the \
+                         tissue (thin or fragmented); the verdict uses all tissue",
+                        p.hotspot.window_area_mm2,
+                        100.0 * p.hotspot.min_tissue_fraction
+                    ));
                 }
+                all_tissue
             }
         };
+        if tissue_hpf < criterion::MIN_TISSUE_HPF {
+            warnings.push(format!(
+                "insufficient tissue: {tissue_area_mm2:.3} mm² ({tissue_hpf:.2} HPF) found, \
+                 less than the 1 HPF needed for a verdict; check that the right slide and \
+                 pixel size were given"
+            ));
+        }
+        warnings.extend(plausibility::warnings(
+            &plausibility::Evidence {
+                tissue_hpf,
+                all_tissue_per_mm2: per_mm2,
+                hotspot_per_mm2: hotspot.as_ref().map(|h| h.mitoses_per_mm2),
+                mpp_um_per_px: mpp.um_per_px(),
+            },
+            &detections,
+        ));
         let mut verdict = p.criterion.evaluate(&measurement);
         verdict.statement = format!(
             "{} HPF area {:.4} mm² ({}); pixel size {:.4} µm/px ({}); stain vectors ({}) H {}, \
@@ -568,6 +627,7 @@ impl Report {
             warnings,
             evaluation: input.evaluation,
             timings: input.timings,
+            provenance: Provenance::default(),
         })
     }
 
@@ -612,70 +672,6 @@ pub fn to_json_string(report: &Report) -> Result<String> {
         path: PathBuf::from("report.json"),
         reason: e.to_string(),
     })
-}
-
-/// Writes every output file into `out_dir` (created if missing) and returns their paths
-/// in the order of the table in the [module docs](self). Without `images` (`--no-images`)
-/// only the tables are written: no PNG and no HTML.
-///
-/// Each file is written to a temporary name and renamed into place, so an interrupted run
-/// never leaves a half-written file under the final name.
-///
-/// # Errors
-/// [`Error::Io`] naming the file or folder when it cannot be created or written;
-/// [`Error::Output`] when an image cannot be encoded.
-pub fn write_outputs(
-    report: &Report,
-    images: Option<&ReportImages>,
-    out_dir: &Path,
-) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut written = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
-        let path = out_dir.join(name);
-        write_atomically(&path, bytes)?;
-        written.push(path);
-        Ok(())
-    };
-    put("report.json", to_json_string(report)?.as_bytes())?;
-    put("detections.csv", &tables::detections_csv(report)?)?;
-    let geojson = tables::geojson(report);
-    put(
-        "detections.geojson",
-        json_bytes(&geojson, "detections.geojson")?.as_slice(),
-    )?;
-    let midog = tables::midog_points(report)?;
-    put(
-        "mitotic-figures.json",
-        json_bytes(&midog, "mitotic-figures.json")?.as_slice(),
-    )?;
-    let Some(images) = images else {
-        return Ok(written);
-    };
-    let heatmap = images::encode_png(&images::render_heatmap(report, images)?, "heatmap.png")?;
-    put("heatmap.png", &heatmap)?;
-    let hotspot = images::render_hotspot_view(report, images)?;
-    if let Some(img) = &hotspot {
-        put("hotspot.png", &images::encode_png(img, "hotspot.png")?)?;
-    }
-    let page = html::page(report, images, &heatmap, hotspot.as_ref())?;
-    put("report.html", page.as_bytes())?;
-    Ok(written)
-}
-
-fn json_bytes(v: &serde_json::Value, name: &str) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(v).map_err(|e| Error::Output {
-        path: PathBuf::from(name),
-        reason: e.to_string(),
-    })
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// Serialises features as an ordered JSON object and reads them back in document order.

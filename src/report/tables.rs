@@ -13,10 +13,10 @@ pub const CSV_COLUMNS: [&str; 9] = [
     "x_px", "y_px", "x_um", "y_um", "area_um2", "score", "class", "hpf_row", "hpf_col",
 ];
 
-/// QuPath class name and colour (RGB) of mitoses.
-pub const QUPATH_MITOSIS: (&str, [u8; 3]) = ("Mitosis", [0, 200, 0]);
+/// QuPath class name and colour (RGB) of mitoses: the one vocabulary's name.
+pub const QUPATH_MITOSIS: (&str, [u8; 3]) = ("mitotic figure", [0, 200, 0]);
 /// QuPath class name and colour of rejected candidates.
-pub const QUPATH_NON_MITOSIS: (&str, [u8; 3]) = ("Non-mitosis", [255, 215, 0]);
+pub const QUPATH_NON_MITOSIS: (&str, [u8; 3]) = ("non-mitotic figure", [255, 215, 0]);
 /// QuPath class name and colour of the hot-spot annotation.
 pub const QUPATH_HOTSPOT: (&str, [u8; 3]) = ("Mitotic hot spot", [255, 0, 255]);
 /// QuPath class name and colour of HPF annotations.
@@ -36,9 +36,12 @@ pub fn feature_names(report: &Report) -> Vec<String> {
     names
 }
 
-/// `detections.csv`: one row per candidate, mitotic and not. Columns [`CSV_COLUMNS`]
-/// then one per feature (empty where a detection lacks it or it is not finite). `class` is
-/// `mitotic figure` or `non-mitotic figure`.
+/// `detections.csv`: one row per listed candidate, mitotic and not: every mitotic figure,
+/// and the other candidates whose score is at least `parameters.candidate_min_score`
+/// (0.01 by default; the others are counted in `counts.candidates`, not listed). Columns
+/// [`CSV_COLUMNS`] then one per feature (empty where a detection lacks it or it is not
+/// finite); a feature of the same name as a leading column (`area_um2`) is not repeated.
+/// `class` is `mitotic figure` or `non-mitotic figure`.
 ///
 /// # Errors
 /// [`Error::Output`] if the CSV writer fails (it writes to memory, so it should not).
@@ -47,7 +50,10 @@ pub fn detections_csv(report: &Report) -> Result<Vec<u8>> {
         path: PathBuf::from("detections.csv"),
         reason: e.to_string(),
     };
-    let features = feature_names(report);
+    let features: Vec<String> = feature_names(report)
+        .into_iter()
+        .filter(|n| !CSV_COLUMNS.contains(&n.as_str()))
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let header: Vec<&str> = CSV_COLUMNS
         .iter()
@@ -108,24 +114,64 @@ fn rectangle(x: f64, y: f64, w: f64, h: f64) -> Value {
     })
 }
 
+/// A stable feature id: a UUID (version 8, RFC 9562) made from the SHA-256 of the
+/// object's kind and level-0 position, so the same object gets the same id in every run
+/// and QuPath keeps it across re-imports. `seen` makes ids unique within one file (a
+/// repeated key gets a counter).
+fn stable_id(key: String, seen: &mut std::collections::HashMap<String, u32>) -> String {
+    use sha2::Digest;
+    let n = seen.entry(key.clone()).or_insert(0);
+    *n += 1;
+    let key = if *n == 1 { key } else { format!("{key}#{n}") };
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// The HPF grid fields that overlap the hot spot (every one with tissue, whatever its
+/// tissue fraction), as indices into `report.fields`.
+pub fn hotspot_fields(report: &Report) -> Vec<usize> {
+    let Some(h) = &report.hotspot else {
+        return Vec::new();
+    };
+    report
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            f.x_px < h.x_px + h.width_px
+                && h.x_px < f.x_px + f.width_px
+                && f.y_px < h.y_px + h.height_px
+                && h.y_px < f.y_px + f.height_px
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// `detections.geojson`: a GeoJSON FeatureCollection (RFC 7946 structure) in QuPath's
-/// object shape, coordinates in level-0 px (QuPath's convention):
+/// object shape, coordinates in level-0 px (QuPath's convention), every feature with a
+/// stable `id` (a UUID derived from its kind and position):
 ///
 /// - the hot spot: a locked `annotation` Polygon classed "Mitotic hot spot" with its counts
 ///   as measurements;
-/// - each counted HPF field: a locked `annotation` Polygon classed "HPF", named
-///   `HPF r{row} c{col}`, measurements `mitoses`, `candidates`, `tissue_fraction`;
-/// - each candidate: a `detection` Point classed "Mitosis" or "Non-mitosis", with `score`,
-///   `area_um2` and every feature as measurements (a JSON object, as QuPath >= 0.4
-///   writes them).
+/// - the HPF grid: a locked `annotation` Polygon classed "HPF" for every field that
+///   overlaps the hot spot (the whole grid of the hot spot) and every other field counted
+///   as an HPF, named `HPF r{row} c{col}`, measurements `mitoses`, `candidates`,
+///   `tissue_fraction`, `in_hotspot` (1 or 0);
+/// - each candidate: a `detection` Point classed `mitotic figure` or `non-mitotic figure`,
+///   with `score`, `area_um2` and every feature as measurements (a JSON object, as QuPath
+///   >= 0.4 writes them).
 ///
 /// Import in QuPath with File > Import objects from file (or drag and drop).
 pub fn geojson(report: &Report) -> Value {
     let mut features = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     let hpf_area_mm2 = report.parameters.hpf_area_mm2;
     if let Some(h) = &report.hotspot {
         features.push(json!({
             "type": "Feature",
+            "id": stable_id(format!("hotspot:{:.2}:{:.2}", h.x_px, h.y_px), &mut seen),
             "geometry": rectangle(h.x_px, h.y_px, h.width_px, h.height_px),
             "properties": {
                 "objectType": "annotation",
@@ -134,7 +180,6 @@ pub fn geojson(report: &Report) -> Value {
                 "isLocked": true,
                 "measurements": finite_measurements([
                     ("mitoses".to_string(), h.mitoses as f64),
-                    ("mitoses_per_10_hpf".to_string(), h.mitoses_per_10_hpf),
                     ("mitoses_per_mm2".to_string(), h.mitoses_per_mm2),
                     ("area_mm2".to_string(), h.area_mm2),
                     ("tissue_fraction".to_string(), h.tissue_fraction),
@@ -142,13 +187,15 @@ pub fn geojson(report: &Report) -> Value {
             }
         }));
     }
-    for f in report
-        .fields
-        .iter()
-        .filter(|f| f.tissue_fraction >= report.parameters.min_field_tissue_fraction)
-    {
+    let in_hotspot = hotspot_fields(report);
+    for (i, f) in report.fields.iter().enumerate() {
+        let hot = in_hotspot.contains(&i);
+        if !hot && f.tissue_fraction < report.parameters.min_field_tissue_fraction {
+            continue;
+        }
         features.push(json!({
             "type": "Feature",
+            "id": stable_id(format!("hpf:{}:{}:{:.2}:{:.2}", f.row, f.col, f.x_px, f.y_px), &mut seen),
             "geometry": rectangle(f.x_px, f.y_px, f.width_px, f.height_px),
             "properties": {
                 "objectType": "annotation",
@@ -160,6 +207,7 @@ pub fn geojson(report: &Report) -> Value {
                     ("candidates".to_string(), f.candidates as f64),
                     ("tissue_fraction".to_string(), f.tissue_fraction),
                     ("hpf_area_mm2".to_string(), hpf_area_mm2),
+                    ("in_hotspot".to_string(), if hot { 1.0 } else { 0.0 }),
                 ]),
             }
         }));
@@ -175,13 +223,15 @@ pub fn geojson(report: &Report) -> Value {
                 ("area_um2".to_string(), d.area_um2),
             ]
             .into_iter()
-            .chain(d.features.iter().cloned()),
+            .chain(d.features.iter().filter(|(n, _)| n != "area_um2").cloned()),
         );
         features.push(json!({
             "type": "Feature",
+            "id": stable_id(format!("detection:{:.2}:{:.2}", d.x_px, d.y_px), &mut seen),
             "geometry": { "type": "Point", "coordinates": [d.x_px, d.y_px] },
             "properties": {
                 "objectType": "detection",
+                "name": format!("{} {:.2}", d.class.label(), d.score),
                 "classification": classification(class),
                 "measurements": measurements,
             }

@@ -1,10 +1,11 @@
 //! The plain-text summary printed on stdout.
 
-use super::criterion::fmt_value;
 use super::Report;
 
-/// A few lines for stdout: program, slide, verdict with its sentence, tissue, counts, hot
-/// spot, warnings. Ends with a newline.
+/// A few lines for stdout: program, slide, the verdict in one sentence with its one
+/// number and basis, tissue, counts (densities per mm² only, so no second figure "per
+/// 10 HPF" competes with the verdict's), hot spot, warnings, provenance. Ends with a
+/// newline.
 pub fn summary_text(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.slide;
@@ -21,20 +22,8 @@ pub fn summary_text(report: &Report) -> String {
         s.mpp_um_per_px,
         s.mpp_source
     ));
-    let place = match v.basis {
-        super::VerdictBasis::Hotspot => "in the hot spot",
-        super::VerdictBasis::AllTissue => "over all tissue",
-    };
-    out.push_str(&format!(
-        "Verdict:  {} ({}), {}: {} {} {place} (threshold {} {})\n",
-        v.outcome.word(),
-        v.category,
-        v.criterion_title,
-        fmt_value(v.value),
-        v.unit,
-        v.comparison.symbol(),
-        fmt_value(v.threshold)
-    ));
+    // The verdict's one number, with its basis, in one sentence.
+    out.push_str(&format!("Verdict:  {}\n", v.headline));
     out.push_str(&format!("          {}\n", v.statement));
     for n in &v.notes {
         out.push_str(&format!("  Note:   {n}\n"));
@@ -50,13 +39,13 @@ pub fn summary_text(report: &Report) -> String {
         100.0 * p.min_field_tissue_fraction
     ));
     let c = &report.counts;
-    let rates = match (c.mitoses_per_mm2, c.mitoses_per_10_hpf) {
-        (Some(a), Some(b)) => format!("{a:.3} per mm², {b:.2} per 10 HPF over all tissue"),
-        _ => "no tissue".to_string(),
+    let density = match c.mitoses_per_mm2 {
+        Some(a) => format!("; density over all tissue {a:.3} per mm²"),
+        None => String::new(),
     };
     out.push_str(&format!(
-        "Mitoses:  {} of {} candidates ({} listed); {rates}\n",
-        c.mitoses, c.candidates, c.candidates_listed
+        "Mitoses:  {} in all tissue, of {} candidates ({} listed: score >= {}){density}\n",
+        c.mitoses, c.candidates, c.candidates_listed, p.candidate_min_score
     ));
     if let Some(m) = &p.classifier {
         out.push_str(&format!(
@@ -70,12 +59,12 @@ pub fn summary_text(report: &Report) -> String {
     }
     match &report.hotspot {
         Some(h) => out.push_str(&format!(
-            "Hot spot: {} mitoses in {:.3} mm² ({:.1} HPF) = {:.2} per 10 HPF, {:.3} per mm²; \
+            "Hot spot: {} {} in {:.3} mm² ({:.1} HPF), {:.3} per mm²; \
              x {:.0}-{:.0} px, y {:.0}-{:.0} px (x {:.1}-{:.1} µm, y {:.1}-{:.1} µm); tissue {:.0} %\n",
             h.mitoses,
+            super::criterion::mitoses_word(h.mitoses),
             h.area_mm2,
             h.area_hpf,
-            h.mitoses_per_10_hpf,
             h.mitoses_per_mm2,
             h.x_px,
             h.x_px + h.width_px,
@@ -105,6 +94,18 @@ pub fn summary_text(report: &Report) -> String {
     }
     for w in &report.warnings {
         out.push_str(&format!("Warning:  {w}\n"));
+    }
+    let pv = &report.provenance;
+    if !pv.started_at_utc.is_empty() {
+        out.push_str(&format!(
+            "Run:      {} on {} ({} bytes, first MiB sha256 {}), started {}, {:.1} s\n",
+            pv.program,
+            pv.slide_file_name,
+            pv.slide_size_bytes,
+            &pv.slide_first_mib_sha256[..pv.slide_first_mib_sha256.len().min(12)],
+            pv.started_at_utc,
+            pv.duration_s
+        ));
     }
     out
 }

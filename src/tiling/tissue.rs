@@ -218,6 +218,17 @@ fn remove_small_components(binary: &mut GrayImage, value: u8, min_px: usize) {
     }
     let other = 255 - value;
     let (w, h) = binary.dimensions();
+    if u64::from(w) * u64::from(h) < 2 {
+        // imageproc 0.27's labeller indexes past its union-find forest on a 1 x 1 image
+        // whose pixel is foreground (label 1 in a forest of 1) and panics; one pixel is
+        // decided here: a speck of tissue goes, a hole (touching the border) stays.
+        if let Some(p) = binary.get_pixel_mut_checked(0, 0) {
+            if p[0] == value && value == 255 {
+                p[0] = other;
+            }
+        }
+        return;
+    }
     // Label components of `value`: the labeller treats `other` as background.
     let labels = connected_components(&*binary, Connectivity::Eight, Luma([other]));
     let n = labels.pixels().map(|p| p[0] as usize).max().unwrap_or(0);
@@ -241,6 +252,25 @@ fn remove_small_components(binary: &mut GrayImage, value: u8, min_px: usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tiny_masks_do_not_panic() {
+        use image::{GrayImage, Luma};
+        for (w, h) in [(1, 1), (1, 2), (2, 1), (2, 2), (1, 5), (3, 1)] {
+            for value in [0u8, 255] {
+                for fill in [0u8, 255] {
+                    let mut img = GrayImage::from_pixel(w, h, Luma([fill]));
+                    super::remove_small_components(&mut img, value, 4);
+                }
+            }
+        }
+        let mut speck = GrayImage::from_pixel(1, 1, Luma([255]));
+        super::remove_small_components(&mut speck, 255, 4);
+        assert_eq!(speck.get_pixel(0, 0)[0], 0);
+        let mut hole = GrayImage::from_pixel(1, 1, Luma([0]));
+        super::remove_small_components(&mut hole, 0, 4);
+        assert_eq!(hole.get_pixel(0, 0)[0], 0);
+    }
+
     use super::*;
 
     /// A 100x80 overview: white glass, a pink tissue disc with purple dots and a small

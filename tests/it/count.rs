@@ -6,7 +6,7 @@ use std::process::Command;
 
 use mitocount::config::{AnalysisConfig, AnalysisOptions};
 use mitocount::pipeline::{analyse_slide, open_slide, Progress, ProgressMode};
-use mitocount::report::{DetectionClass, Report};
+use mitocount::report::{DetectionClass, Report, VerdictBasis};
 use mitocount::synth::{write_slide, PlantedHotspot, SynthOptions, TiffOptions};
 use mitocount::units::Mpp;
 
@@ -231,6 +231,16 @@ fn planted_hotspot_is_found_where_it_was_planted() {
         .filter(|d| d.class == DetectionClass::MitoticFigure && hs.contains(d.x_px, d.y_px))
         .count();
     assert_eq!(mitoses_in_hs, hs.mitoses);
+    // 5.5 mm² of tissue, more than 10 HPF: the verdict's one number is the count in the
+    // densest 10-HPF window.
+    let v = &report.verdict;
+    assert_eq!(v.basis, VerdictBasis::Hotspot);
+    assert_eq!(v.value, Some(hs.mitoses as f64));
+    assert!(
+        v.headline.contains("mitoses in the densest 10 HPF window"),
+        "{}",
+        v.headline
+    );
 }
 
 #[test]

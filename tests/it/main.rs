@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules per area, each testing the library or the
 //! `mitocount` binary end to end.
 
+mod browser;
 mod classifier;
 mod cli;
 mod count;
@@ -8,6 +9,8 @@ mod detect;
 mod hotspot;
 mod house;
 mod report;
+mod report_tables;
 mod slide;
 mod stain;
 mod synth;
+mod trust;

@@ -5,7 +5,6 @@
 //! `MITOCOUNT_REPORT_DEMO_DIR=/tmp/demo cargo test --release --test it report::demo --
 //! --ignored` writes the outputs for looking at.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
@@ -23,8 +22,8 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use serde_json::Value;
 
-const SLIDE: (u64, u64) = (40_000, 30_000);
-const MPP: f64 = 0.25;
+pub(super) const SLIDE: (u64, u64) = (40_000, 30_000);
+pub(super) const MPP: f64 = 0.25;
 const MASK_DS: f64 = 40.0;
 const CENTRE: (f64, f64) = (20_000.0, 15_000.0);
 const RADII: (f64, f64) = (17_000.0, 12_000.0);
@@ -66,7 +65,7 @@ fn detection(x: f64, y: f64, class: DetectionClass, score: f64, field_px: f64) -
 }
 
 /// The made-up report, with `path` as the slide path.
-fn make_report(path: &str) -> Report {
+pub(super) fn make_report(path: &str) -> Report {
     make_report_snapped(path, None)
 }
 
@@ -329,7 +328,7 @@ fn make_images(report: &Report) -> ReportImages {
     }
 }
 
-fn write_all(report: &Report, dir: &Path) -> Vec<std::path::PathBuf> {
+pub(super) fn write_all(report: &Report, dir: &Path) -> Vec<std::path::PathBuf> {
     let images = make_images(report);
     report::write_outputs(report, Some(&images), dir).unwrap()
 }
@@ -363,7 +362,6 @@ fn build_derives_counts_hotspot_and_verdict() {
     // Densities agree with each other.
     let per_mm2 = r.counts.mitoses_per_mm2.unwrap();
     assert!((per_mm2 - 34.0 / r.tissue.tissue_area_mm2).abs() < 1e-12);
-    assert!((r.counts.mitoses_per_10_hpf.unwrap() - per_mm2 * 2.37).abs() < 1e-9);
     assert!((r.tissue.tissue_area_hpf - r.tissue.tissue_area_mm2 / 0.237).abs() < 1e-9);
     // µm coordinates filled in.
     assert!(r
@@ -424,7 +422,34 @@ fn no_hotspot_falls_back_to_all_tissue() {
     };
     let r2 = Report::build(input).unwrap();
     assert_eq!(r2.verdict.basis, VerdictBasis::AllTissue);
-    assert!(r2
+    // 1 mm² of tissue is 4.2 HPF: every mitosis in it, against the threshold as it is.
+    assert!(
+        r2.verdict
+            .headline
+            .contains("counted over all the tissue, 4.2 HPF")
+            && r2
+                .verdict
+                .headline
+                .contains("fewer than the 10 HPF the criterion asks"),
+        "{}",
+        r2.verdict.headline
+    );
+    assert_eq!(r2.verdict.value, Some(r2.verdict.count as f64));
+    // With enough tissue but no window that fits, a warning says why.
+    let input = ReportInput {
+        slide: r.slide.clone(),
+        parameters: r.parameters.clone(),
+        tissue_area_mm2: 3.0,
+        fields: vec![],
+        detections: r.detections[..5].to_vec(),
+        unlisted_candidates: 0,
+        hotspot: None,
+        warnings: vec![],
+        evaluation: None,
+        timings: Timings::default(),
+    };
+    let thin = Report::build(input).unwrap();
+    assert!(thin
         .warnings
         .iter()
         .any(|w| w.contains("no 2.370 mm² hot-spot window")));
@@ -456,7 +481,7 @@ fn report_json_round_trips_with_unit_names() {
         "/parameters/hotspot/window_area_mm2",
         "/parameters/criterion/threshold_per_10_hpf",
         "/tissue/tissue_area_mm2",
-        "/counts/mitoses_per_10_hpf",
+        "/counts/mitoses_per_mm2",
         "/hotspot/width_um",
         "/verdict/threshold",
         "/detections/0/features/solidity",
@@ -495,117 +520,6 @@ fn assert_json_close(a: &Value, b: &Value, at: &str) {
         }
         _ => assert_eq!(a, b, "{at}"),
     }
-}
-
-/// RFC 7946 structure (FeatureCollection of Features with well-formed geometries) and
-/// QuPath's object shape.
-#[test]
-fn geojson_is_valid_and_qupath_shaped() {
-    let r = make_report("a.tiff");
-    let dir = tempfile::tempdir().unwrap();
-    write_all(&r, dir.path());
-    let text = std::fs::read_to_string(dir.path().join("detections.geojson")).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["type"], "FeatureCollection");
-    let features = v["features"].as_array().unwrap();
-    let position = |p: &Value| {
-        let a = p.as_array().expect("position is an array");
-        assert!(a.len() >= 2, "position {p}");
-        assert!(
-            a.iter().all(|c| c.as_f64().is_some_and(f64::is_finite)),
-            "position {p}"
-        );
-        (a[0].as_f64().unwrap(), a[1].as_f64().unwrap())
-    };
-    let (mut points, mut polygons) = (0, 0);
-    let mut classes = HashSet::new();
-    for f in features {
-        assert_eq!(f["type"], "Feature");
-        let g = &f["geometry"];
-        match g["type"].as_str().unwrap() {
-            "Point" => {
-                points += 1;
-                let (x, y) = position(&g["coordinates"]);
-                assert!((0.0..=SLIDE.0 as f64).contains(&x) && (0.0..=SLIDE.1 as f64).contains(&y));
-            }
-            "Polygon" => {
-                polygons += 1;
-                let rings = g["coordinates"].as_array().unwrap();
-                assert!(!rings.is_empty());
-                for ring in rings {
-                    let ring = ring.as_array().unwrap();
-                    assert!(ring.len() >= 4, "a linear ring has at least 4 positions");
-                    assert_eq!(
-                        position(&ring[0]),
-                        position(&ring[ring.len() - 1]),
-                        "ring closed"
-                    );
-                }
-            }
-            other => panic!("unexpected geometry {other}"),
-        }
-        let p = f["properties"].as_object().expect("properties object");
-        let object_type = p["objectType"].as_str().unwrap();
-        assert!(object_type == "annotation" || object_type == "detection");
-        let name = p["classification"]["name"].as_str().unwrap();
-        classes.insert(name.to_string());
-        let color = p["classification"]["color"].as_array().unwrap();
-        assert_eq!(color.len(), 3);
-        assert!(color.iter().all(|c| c.as_u64().is_some_and(|c| c <= 255)));
-        let m = p["measurements"].as_object().expect("measurements object");
-        assert!(m.values().all(|x| x.as_f64().is_some_and(f64::is_finite)));
-        if object_type == "annotation" {
-            assert_eq!(g["type"], "Polygon");
-            assert_eq!(p["isLocked"], true);
-            assert!(p["name"].is_string());
-        } else {
-            assert_eq!(g["type"], "Point");
-            assert!(m.contains_key("score") && m.contains_key("solidity"));
-        }
-    }
-    assert_eq!(points, r.detections.len());
-    assert_eq!(polygons, 1 + r.tissue.fields_counted);
-    for c in ["Mitosis", "Non-mitosis", "Mitotic hot spot", "HPF"] {
-        assert!(classes.contains(c), "{c} missing");
-    }
-    let n_mitosis = features
-        .iter()
-        .filter(|f| f["properties"]["classification"]["name"] == "Mitosis")
-        .count();
-    assert_eq!(n_mitosis, r.counts.mitoses);
-}
-
-/// The MIDOG reference algorithm's output format (DeepMicroscopy/MIDOG_reference_docker
-/// README): "Multiple points", points in mm with z = 0, name and probability, version 1.0.
-#[test]
-fn midog_json_matches_reference_format() {
-    let r = make_report("a.tiff");
-    let v = tables::midog_points(&r).unwrap();
-    assert_eq!(v["type"], "Multiple points");
-    assert_eq!(v["version"]["major"], 1);
-    assert_eq!(v["version"]["minor"], 0);
-    let points = v["points"].as_array().unwrap();
-    assert_eq!(points.len(), r.detections.len());
-    for (p, d) in points.iter().zip(&r.detections) {
-        let pt = p["point"].as_array().unwrap();
-        assert_eq!(pt.len(), 3);
-        assert!((pt[0].as_f64().unwrap() - d.x_px * MPP / 1000.0).abs() < 1e-12);
-        assert!((pt[1].as_f64().unwrap() - d.y_px * MPP / 1000.0).abs() < 1e-12);
-        assert_eq!(pt[2].as_f64().unwrap(), 0.0);
-        let prob = p["probability"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&prob));
-        let name = p["name"].as_str().unwrap();
-        let want = match d.class {
-            DetectionClass::MitoticFigure => "mitotic figure",
-            DetectionClass::NonMitoticFigure => "non-mitotic figure",
-        };
-        assert_eq!(name, want);
-    }
-    let n_mit = points
-        .iter()
-        .filter(|p| p["name"] == "mitotic figure")
-        .count();
-    assert_eq!(n_mit, 34);
 }
 
 #[test]
@@ -650,16 +564,20 @@ fn html_shows_verdict_embeds_images_and_escapes_text() {
     assert_eq!(
         names,
         [
-            "report.json",
             "detections.csv",
             "detections.geojson",
             "mitotic-figures.json",
             "heatmap.png",
             "hotspot.png",
-            "report.html"
-        ]
+            "report.html",
+            "report.json"
+        ],
+        "report.json is written last"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    // The hot spot's HPF grid, and one verdict number.
+    assert!(html.contains("id=\"hotspot-fields\""));
+    assert_eq!(html.matches("class=\"verdict-number\"").count(), 1);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("POSITIVE"));
     assert!(html.contains("class=\"verdict positive\""));
@@ -751,7 +669,9 @@ fn pngs_decode_with_expected_sizes_and_outline_in_place() {
     // The view keeps its pixel grid; the key is a white band below it.
     assert_eq!(hot.width(), view.image.width());
     assert!(hot.height() > view.image.height() && hot.height() < view.image.height() + 120);
-    assert!(hot.width() <= 2000 && view.image.height() <= 2000);
+    // At most 0.5 µm per pixel: figures can be judged.
+    assert!(view.downsample * MPP <= report::images::HOTSPOT_VIEW_MAX_UM_PER_PX + 1e-9);
+    assert!(hot.width() > 2000, "{} px", hot.width());
     let band_y = view.image.height() + 2;
     assert_eq!(
         *hot.get_pixel(hot.width() / 2, band_y),
@@ -814,7 +734,10 @@ fn summary_text_states_verdict_and_numbers() {
         t.contains(&format!("{} mitoses in 2.370 mm²", hs.mitoses)),
         "{t}"
     );
-    assert!(t.contains("34 of 334 candidates"), "{t}");
+    assert!(t.contains("34 in all tissue, of 334 candidates"), "{t}");
+    assert!(t.contains("Verdict:  POSITIVE: ") && t.contains("in the densest 10 HPF window"));
+    // One number per claim: no second figure "per 10 HPF" competes with the verdict's.
+    assert_eq!(t.matches("per 10 HPF").count(), 0, "{t}");
     assert!(t.contains("case-7.svs"));
     assert!(t.contains("Warning:  stain estimation fell back to defaults"));
     assert!(t.contains("No validated mitotic cut-off"));
