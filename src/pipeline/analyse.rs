@@ -109,8 +109,8 @@ pub fn analyse_slide(slide: &Slide, cfg: &AnalysisConfig, progress: &Progress) -
         warnings.push(format!(
             "pixel size {:.3} µm/px is coarser than a 40x scan: the mitosis classifier \
              learned from 40x figures and sees this slide up-sampled; on 20x copies of its \
-             test crops it found as many mitoses but made more false calls (models/README.md); \
-             prefer 40x scans",
+             test crops it scored as on the 40x crops (models/README.md), but no real 20x \
+             slide with known mitoses was checked; prefer 40x scans",
             mpp.um_per_px()
         ));
     }
