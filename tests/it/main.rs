@@ -11,3 +11,5 @@ mod report;
 mod slide;
 mod stain;
 mod synth;
+mod tiff_corpus;
+mod tiff_quirks;
