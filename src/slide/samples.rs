@@ -111,7 +111,8 @@ pub(crate) fn decode_samples(
     let bits = dir.bits() as u16;
     let predictor = dir.predictor as u16;
     let name = dir.compression_name();
-    // Zstandard: decompressed here (bounded: exactly `expected` bytes are read), then
+    // Zstandard: decompressed here (bounded: exactly `expected` bytes are read; the frame's
+    // window, which ruzstd reserves up front, is capped at its default 128 MiB), then
     // handed to the crate as uncompressed data for the predictor and byte order.
     let unzstd;
     let (code, coded) = if dir.compression == compression::ZSTD {

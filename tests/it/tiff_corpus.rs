@@ -311,6 +311,30 @@ fn sixteen_bit_rgb_is_scaled_to_8_bits_with_every_codec_and_byte_order() {
         }
     }
     assert!(checked >= 40, "only {checked} 16-bit variants");
+    // The report says that the samples were read as 8-bit.
+    let out_dir = dir.path().join("count");
+    let out = Command::new(env!("CARGO_BIN_EXE_mitocount"))
+        .args([
+            "count",
+            chunky.to_str().unwrap(),
+            "--mpp",
+            "0.499",
+            "--no-images",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(out_dir.join("report.json")).unwrap();
+    assert!(
+        report.contains("TIFF, 16-bit RGB read as 8-bit"),
+        "{report}"
+    );
 }
 
 #[test]
