@@ -132,6 +132,18 @@ pub(crate) fn decode_samples(
     } else {
         (dir.compression, Coded { ..*coded })
     };
+    if code == compression::WEBP {
+        // The crate allocates the canvas the WebP header claims: check it first.
+        let header = image_webp::WebPDecoder::new(Cursor::new(coded.data))
+            .map_err(|e| format!("WebP data is corrupt: {e}"))?;
+        let (ww, wh) = header.dimensions();
+        if (ww, wh) != (coded.width, coded.rows) {
+            return Err(format!(
+                "WebP data is {ww}x{wh} px, expected {}x{} px for this chunk",
+                coded.width, coded.rows
+            ));
+        }
+    }
     if code == compression::NONE && coded.data.len() < expected {
         return Err(format!(
             "uncompressed data has {} bytes, {expected} expected",

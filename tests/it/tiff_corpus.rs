@@ -464,3 +464,43 @@ fn greyscale_and_unsupported_colour_say_why_and_exit_1() {
         assert!(stderr.contains(what), "{stderr}");
     }
 }
+
+#[test]
+fn webp_canvas_other_than_the_chunk_is_refused_before_decoding() {
+    if !have_libtiff_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("webp-one-strip.tif");
+    assert!(tool(
+        "tiffcp",
+        &[
+            "-L",
+            "-c",
+            "webp",
+            "-s",
+            "-r",
+            "256",
+            source_tile().to_str().unwrap(),
+            one.to_str().unwrap()
+        ]
+    ));
+    // ImageWidth 256 -> 128: the strip's WebP canvas (256 px wide) no longer fits it.
+    let mut bytes = std::fs::read(&one).unwrap();
+    let at = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let n = u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let width_entry = (0..n)
+        .map(|i| at + 2 + 12 * i)
+        .find(|&e| u16::from_le_bytes([bytes[e], bytes[e + 1]]) == 256)
+        .unwrap();
+    let value = width_entry + 8;
+    assert_eq!(u16::from_le_bytes([bytes[value], bytes[value + 1]]), 256);
+    bytes[value..value + 2].copy_from_slice(&128u16.to_le_bytes());
+    let narrow = dir.path().join("webp-narrow.tif");
+    std::fs::write(&narrow, &bytes).unwrap();
+    let err = read_all(&narrow).unwrap_err().to_string();
+    assert!(
+        err.contains("WebP data is 256x256 px, expected 128x256"),
+        "{err}"
+    );
+}
