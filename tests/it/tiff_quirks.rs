@@ -20,8 +20,9 @@ fn read_all(slide: &Slide, level: usize) -> image::RgbImage {
 
 #[test]
 fn two_image_descriptions_keep_the_first_and_its_mpp() {
-    // tifffile wrote the Aperio description, then its own JSON one (tag 270 twice),
-    // after tag 305: libtiff warns "not sorted" and keeps the first description.
+    // tifffile wrote the Aperio description, then its own JSON one: tag 270 twice, side
+    // by side (libtiff warns "not sorted", as an equal tag is not ascending, and keeps
+    // the first description).
     let path = repo("tests/data/slides/tifffile-two-descriptions.svs");
     let slide = Slide::open(&path).unwrap();
     assert_eq!(slide.format(), SlideFormat::AperioSvs);
