@@ -56,6 +56,18 @@ pub(crate) fn decode_chunk(
     let (width, chunk_h) = dir.chunk_size();
     let rows = if dir.is_tiled() { chunk_h } else { rows };
     let first = data.first().copied().unwrap_or(&[]);
+    if dir.compression == compression::JPEG && dir.is_planar() {
+        let planes = data
+            .iter()
+            .map(|&bytes| decode_jpeg_samples(dir, None, bytes, (width, rows)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let rgb = samples::to_rgb8(dir, photometric, planes, (width, rows))?;
+        return Ok(Chunk {
+            width,
+            height: rows,
+            rgb,
+        });
+    }
     if dir.compression == compression::JPEG {
         return decode_jpeg(dir, photometric, first, width, rows);
     }
@@ -125,6 +137,24 @@ fn decode_jpeg(
     width: u32,
     rows: u32,
 ) -> Result<Chunk, String> {
+    let rgb = decode_jpeg_samples(dir, Some(photometric), data, (width, rows))?;
+    Ok(Chunk {
+        width,
+        height: rows,
+        rgb,
+    })
+}
+
+/// Decodes a JPEG chunk to its samples, `width * rows` pixels: three components (RGB8,
+/// colour as [`decode_jpeg`] says) when `photometric` is given, else one component (one
+/// plane of a separate-planes image, as libtiff writes `-c jpeg:r -p separate`).
+fn decode_jpeg_samples(
+    dir: &ImageDir,
+    photometric: Option<Photometric>,
+    data: &[u8],
+    (width, rows): (u32, u32),
+) -> Result<Vec<u8>, String> {
+    let components = if photometric.is_some() { 3 } else { 1 };
     let merged = merge_jpeg_tables(dir.jpeg_tables.as_deref(), data);
     let stream: &[u8] = merged.as_deref().unwrap_or(data);
     let (chunk_w, chunk_h) = dir.chunk_size();
@@ -139,9 +169,9 @@ fn decode_jpeg(
     let info = decoder
         .info()
         .ok_or_else(|| "JPEG headers are incomplete".to_string())?;
-    if info.components != 3 {
+    if usize::from(info.components) != components {
         return Err(format!(
-            "JPEG data has {} components, 3 expected",
+            "JPEG data has {} components, {components} expected",
             info.components
         ));
     }
@@ -155,29 +185,26 @@ fn decode_jpeg(
         .input_colorspace()
         .ok_or_else(|| "JPEG colour space unknown".to_string())?;
     let out_space = match (photometric, input) {
-        (_, ColorSpace::RGB) => ColorSpace::RGB,
-        (Photometric::YCbCr, ColorSpace::YCbCr) => ColorSpace::RGB,
+        (None, ColorSpace::Luma) => ColorSpace::Luma,
+        (Some(_), ColorSpace::RGB) => ColorSpace::RGB,
+        (Some(Photometric::YCbCr), ColorSpace::YCbCr) => ColorSpace::RGB,
         // Photometric RGB in components the decoder guessed to be YCbCr: copy them raw.
-        (Photometric::Rgb, ColorSpace::YCbCr) => ColorSpace::YCbCr,
+        (Some(Photometric::Rgb), ColorSpace::YCbCr) => ColorSpace::YCbCr,
         (_, other) => return Err(format!("JPEG colour space {other:?} is not RGB or YCbCr")),
     };
     decoder.set_options(options.jpeg_set_out_colorspace(out_space));
     let size = decoder
         .output_buffer_size()
         .ok_or_else(|| "JPEG output size unknown".to_string())?;
-    if size != jw as usize * jh as usize * 3 {
+    if size != jw as usize * jh as usize * components {
         return Err(format!("JPEG output of {size} bytes for {jw}x{jh} px"));
     }
-    let mut rgb = vec![0u8; size];
+    let mut samples = vec![0u8; size];
     decoder
-        .decode_into(&mut rgb)
+        .decode_into(&mut samples)
         .map_err(|e| format!("JPEG data is corrupt: {e}"))?;
-    rgb.truncate(width as usize * rows as usize * 3);
-    Ok(Chunk {
-        width,
-        height: rows,
-        rgb,
-    })
+    samples.truncate(width as usize * rows as usize * components);
+    Ok(samples)
 }
 
 /// What the three components of a JPEG 2000 chunk hold.

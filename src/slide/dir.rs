@@ -531,7 +531,14 @@ impl ImageDir {
                 self.planar
             )));
         }
-        if self.is_planar() && (self.is_codec_coloured() || self.compression == compression::WEBP) {
+        // JPEG in separate planes: one 1-component JPEG per plane (libtiff `tiffcp -c
+        // jpeg:r -p separate`), RGB only; JPEG 2000 and WebP code all samples together.
+        let planar_jpeg_ok =
+            self.compression == compression::JPEG && photometric == Photometric::Rgb && spp == 3;
+        if self.is_planar()
+            && !planar_jpeg_ok
+            && (self.is_codec_coloured() || self.compression == compression::WEBP)
+        {
             return Err(unsupported(format!(
                 "separate colour planes with {} are not supported",
                 compression_label(self.compression)
