@@ -205,8 +205,8 @@ fn info_text(info: &SlideInfo) -> String {
         };
         let _ = writeln!(
             s,
-            "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}",
-            l.width_px, l.height_px, l.downsample, l.compression
+            "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}, {}, {}",
+            l.width_px, l.height_px, l.downsample, l.compression, l.samples, l.planar_configuration
         );
     }
     let source = |src: Option<MppSource>| match src {
@@ -238,6 +238,9 @@ fn info_text(info: &SlideInfo) -> String {
         None => {
             let _ = writeln!(s, "objective magnification: not stated");
         }
+    }
+    for w in &info.warnings {
+        let _ = writeln!(s, "warning: {w}");
     }
     if info.associated_images.is_empty() {
         let _ = writeln!(s, "associated images: none");

@@ -498,13 +498,19 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
     let l0 = &slide.levels()[0];
     SlideInfo {
         path: slide.path().display().to_string(),
-        format: match slide.format() {
-            SlideFormat::AperioSvs => "Aperio SVS",
-            SlideFormat::Tiff => "TIFF",
-            SlideFormat::Png => "PNG",
-            SlideFormat::Jpeg => "JPEG",
-        }
-        .to_string(),
+        format: {
+            let name = match slide.format() {
+                SlideFormat::AperioSvs => "Aperio SVS",
+                SlideFormat::Tiff => "TIFF",
+                SlideFormat::Png => "PNG",
+                SlideFormat::Jpeg => "JPEG",
+            };
+            // Say when the pixels were converted on reading (16-bit, palette).
+            match l0.samples.as_str() {
+                "8-bit RGB" | "8-bit RGBA" | "8-bit YCbCr" => name.to_string(),
+                other => format!("{name}, {other}"),
+            }
+        },
         width_px: l0.width_px,
         height_px: l0.height_px,
         mpp_um_per_px: mpp.um_per_px(),

@@ -1,7 +1,8 @@
-//! Decoding one tile or strip into an RGB8 buffer: no compression, LZW, Deflate (with
-//! horizontal predictor 2), JPEG (with shared JPEGTables) and JPEG 2000, every output
-//! bounded by the chunk's size (checked from the codestream header before decoding) so
-//! corrupt data cannot make it grow.
+//! Decoding one tile or strip into an RGB8 buffer: JPEG (with shared JPEGTables) and
+//! JPEG 2000 here, the sample codecs (none, PackBits, LZW, Deflate, Zstandard, WebP,
+//! predictor 2) through [`super::samples`]; every output bounded by the chunk's size
+//! (checked from the codestream header before decoding) so corrupt data cannot make it
+//! grow.
 
 use std::io::Cursor;
 
@@ -10,6 +11,7 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use super::dir::{compression, ImageDir, Photometric};
+use super::samples;
 
 /// A decoded chunk: `width` x `height` RGB8 pixels, row-major.
 #[derive(Debug, Clone)]
@@ -38,21 +40,36 @@ impl Chunk {
     }
 }
 
-/// Decodes chunk `index` of `dir` from its compressed bytes `data`.
+/// Decodes one coding unit of `dir` (a tile or strip; for separate planes, the chunks of
+/// every plane at that place, in sample order) to RGB8.
 ///
-/// `rows` is how many rows the chunk holds (the chunk height, or fewer for the last strip).
-/// Errors are returned as text; the caller adds the file and chunk.
+/// `rows` is how many rows the chunk holds (the chunk height, or fewer for the last
+/// strip). `little_endian` is the file's byte order (for 16-bit samples). Errors are
+/// returned as text; the caller adds the file and chunk.
 pub(crate) fn decode_chunk(
     dir: &ImageDir,
     photometric: Photometric,
-    data: &[u8],
+    data: &[&[u8]],
     rows: u32,
+    little_endian: bool,
 ) -> Result<Chunk, String> {
     let (width, chunk_h) = dir.chunk_size();
-    let spp = usize::from(dir.samples_per_pixel);
     let rows = if dir.is_tiled() { chunk_h } else { rows };
+    let first = data.first().copied().unwrap_or(&[]);
+    if dir.compression == compression::JPEG && dir.is_planar() {
+        let planes = data
+            .iter()
+            .map(|&bytes| decode_jpeg_samples(dir, None, bytes, (width, rows)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let rgb = samples::to_rgb8(dir, photometric, planes, (width, rows))?;
+        return Ok(Chunk {
+            width,
+            height: rows,
+            rgb,
+        });
+    }
     if dir.compression == compression::JPEG {
-        return decode_jpeg(dir, photometric, data, width, rows);
+        return decode_jpeg(dir, photometric, first, width, rows);
     }
     if matches!(
         dir.compression,
@@ -63,113 +80,31 @@ pub(crate) fn decode_chunk(
         } else {
             J2kSpace::Rgb
         };
-        return decode_jpeg2000(data, space, (width, chunk_h), rows);
+        return decode_jpeg2000(first, space, (width, chunk_h), rows);
     }
-    let row_bytes = width as usize * spp;
-    let expected = row_bytes * rows as usize;
-    let mut samples = match dir.compression {
-        compression::NONE => {
-            if data.len() < expected {
-                return Err(format!(
-                    "uncompressed data has {} bytes, {expected} expected",
-                    data.len()
-                ));
-            }
-            data[..expected].to_vec()
-        }
-        compression::LZW => decode_lzw(data, expected)?,
-        compression::ADOBE_DEFLATE | compression::DEFLATE => decode_deflate(data, expected)?,
-        other => return Err(format!("compression {other} cannot be decoded")),
-    };
-    if dir.predictor == 2 {
-        undo_horizontal_predictor(&mut samples, row_bytes, spp);
-    }
-    let rgb = if spp == 3 {
-        samples
+    let samples = if dir.is_planar() {
+        1
     } else {
-        samples
-            .chunks_exact(spp)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect()
+        dir.samples_per_pixel
     };
+    let planes = data
+        .iter()
+        .map(|&bytes| {
+            let coded = samples::Coded {
+                data: bytes,
+                width,
+                rows,
+                samples,
+            };
+            samples::decode_samples(dir, little_endian, &coded)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let rgb = samples::to_rgb8(dir, photometric, planes, (width, rows))?;
     Ok(Chunk {
         width,
         height: rows,
         rgb,
     })
-}
-
-/// Undoes TIFF predictor 2 (horizontal differencing, TIFF 6.0 section 14) for 8-bit
-/// samples: each sample is stored as the difference to the same sample of the pixel to its
-/// left.
-fn undo_horizontal_predictor(samples: &mut [u8], row_bytes: usize, spp: usize) {
-    for row in samples.chunks_exact_mut(row_bytes) {
-        for i in spp..row.len() {
-            row[i] = row[i].wrapping_add(row[i - spp]);
-        }
-    }
-}
-
-/// TIFF LZW (MSB-first codes with the early code-size switch), output capped at `expected`.
-fn decode_lzw(data: &[u8], expected: usize) -> Result<Vec<u8>, String> {
-    let mut out = vec![0u8; expected];
-    let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-    let mut filled = 0usize;
-    let mut input = data;
-    while filled < expected {
-        let r = decoder.decode_bytes(input, &mut out[filled..]);
-        filled += r.consumed_out;
-        input = &input[r.consumed_in..];
-        match r.status {
-            Ok(weezl::LzwStatus::Ok) => {
-                if r.consumed_in == 0 && r.consumed_out == 0 {
-                    break;
-                }
-            }
-            Ok(weezl::LzwStatus::Done) | Ok(weezl::LzwStatus::NoProgress) => break,
-            Err(e) => return Err(format!("LZW data is corrupt: {e}")),
-        }
-    }
-    if filled < expected {
-        return Err(format!(
-            "LZW data ends after {filled} of {expected} decoded bytes"
-        ));
-    }
-    Ok(out)
-}
-
-/// zlib (Deflate) data, output capped at `expected`.
-fn decode_deflate(data: &[u8], expected: usize) -> Result<Vec<u8>, String> {
-    let mut out = vec![0u8; expected];
-    let mut d = flate2::Decompress::new(true);
-    loop {
-        let before_in = d.total_in();
-        let before_out = d.total_out();
-        let in_pos = before_in as usize;
-        let out_pos = before_out as usize;
-        if out_pos >= expected {
-            break;
-        }
-        let status = d
-            .decompress(
-                &data[in_pos.min(data.len())..],
-                &mut out[out_pos..],
-                flate2::FlushDecompress::Finish,
-            )
-            .map_err(|e| format!("Deflate data is corrupt: {e}"))?;
-        if status == flate2::Status::StreamEnd
-            || (d.total_in() == before_in && d.total_out() == before_out)
-        {
-            break;
-        }
-    }
-    let filled = d.total_out() as usize;
-    if filled < expected {
-        return Err(format!(
-            "Deflate data ends after {filled} of {expected} decoded bytes"
-        ));
-    }
-    Ok(out)
 }
 
 /// Joins the shared JPEGTables stream (SOI, tables, EOI) and an abbreviated chunk stream
@@ -202,6 +137,24 @@ fn decode_jpeg(
     width: u32,
     rows: u32,
 ) -> Result<Chunk, String> {
+    let rgb = decode_jpeg_samples(dir, Some(photometric), data, (width, rows))?;
+    Ok(Chunk {
+        width,
+        height: rows,
+        rgb,
+    })
+}
+
+/// Decodes a JPEG chunk to its samples, `width * rows` pixels: three components (RGB8,
+/// colour as [`decode_jpeg`] says) when `photometric` is given, else one component (one
+/// plane of a separate-planes image, as libtiff writes `-c jpeg:r -p separate`).
+fn decode_jpeg_samples(
+    dir: &ImageDir,
+    photometric: Option<Photometric>,
+    data: &[u8],
+    (width, rows): (u32, u32),
+) -> Result<Vec<u8>, String> {
+    let components = if photometric.is_some() { 3 } else { 1 };
     let merged = merge_jpeg_tables(dir.jpeg_tables.as_deref(), data);
     let stream: &[u8] = merged.as_deref().unwrap_or(data);
     let (chunk_w, chunk_h) = dir.chunk_size();
@@ -216,9 +169,9 @@ fn decode_jpeg(
     let info = decoder
         .info()
         .ok_or_else(|| "JPEG headers are incomplete".to_string())?;
-    if info.components != 3 {
+    if usize::from(info.components) != components {
         return Err(format!(
-            "JPEG data has {} components, 3 expected",
+            "JPEG data has {} components, {components} expected",
             info.components
         ));
     }
@@ -232,29 +185,26 @@ fn decode_jpeg(
         .input_colorspace()
         .ok_or_else(|| "JPEG colour space unknown".to_string())?;
     let out_space = match (photometric, input) {
-        (_, ColorSpace::RGB) => ColorSpace::RGB,
-        (Photometric::YCbCr, ColorSpace::YCbCr) => ColorSpace::RGB,
+        (None, ColorSpace::Luma) => ColorSpace::Luma,
+        (Some(_), ColorSpace::RGB) => ColorSpace::RGB,
+        (Some(Photometric::YCbCr), ColorSpace::YCbCr) => ColorSpace::RGB,
         // Photometric RGB in components the decoder guessed to be YCbCr: copy them raw.
-        (Photometric::Rgb, ColorSpace::YCbCr) => ColorSpace::YCbCr,
+        (Some(Photometric::Rgb), ColorSpace::YCbCr) => ColorSpace::YCbCr,
         (_, other) => return Err(format!("JPEG colour space {other:?} is not RGB or YCbCr")),
     };
     decoder.set_options(options.jpeg_set_out_colorspace(out_space));
     let size = decoder
         .output_buffer_size()
         .ok_or_else(|| "JPEG output size unknown".to_string())?;
-    if size != jw as usize * jh as usize * 3 {
+    if size != jw as usize * jh as usize * components {
         return Err(format!("JPEG output of {size} bytes for {jw}x{jh} px"));
     }
-    let mut rgb = vec![0u8; size];
+    let mut samples = vec![0u8; size];
     decoder
-        .decode_into(&mut rgb)
+        .decode_into(&mut samples)
         .map_err(|e| format!("JPEG data is corrupt: {e}"))?;
-    rgb.truncate(width as usize * rows as usize * 3);
-    Ok(Chunk {
-        width,
-        height: rows,
-        rgb,
-    })
+    samples.truncate(width as usize * rows as usize * components);
+    Ok(samples)
 }
 
 /// What the three components of a JPEG 2000 chunk hold.
@@ -386,37 +336,6 @@ fn decode_jpeg2000(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn predictor_two_restores_ramps() {
-        // Two RGB pixels per row: (10,20,30), (12,25,27) stored as differences.
-        let mut row = vec![10, 20, 30, 2, 5, 253];
-        undo_horizontal_predictor(&mut row, 6, 3);
-        assert_eq!(row, vec![10, 20, 30, 12, 25, 27]);
-    }
-
-    #[test]
-    fn lzw_round_trip_and_short_data() {
-        let plain: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut enc = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-        let packed = enc.encode(&plain).unwrap();
-        assert_eq!(decode_lzw(&packed, plain.len()).unwrap(), plain);
-        // Asking for more than the stream holds is an error, not a huge buffer.
-        assert!(decode_lzw(&packed, plain.len() + 10).is_err());
-        assert!(decode_lzw(&packed[..packed.len() / 2], plain.len()).is_err());
-    }
-
-    #[test]
-    fn deflate_round_trip_and_bomb_is_capped() {
-        use std::io::Write;
-        let plain = vec![7u8; 1 << 20];
-        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&plain).unwrap();
-        let packed = enc.finish().unwrap();
-        // Only the expected bytes are produced, however much the stream would expand.
-        assert_eq!(decode_deflate(&packed, 1000).unwrap(), vec![7u8; 1000]);
-        assert!(decode_deflate(&packed[..10], 1000).is_err());
-    }
 
     #[test]
     fn j2k_siz_header_is_parsed_and_checked() {

@@ -9,10 +9,12 @@ use crate::error::{Error, Result};
 pub(crate) mod compression {
     pub const NONE: u16 = 1;
     pub const LZW: u16 = 5;
-    pub const OLD_JPEG: u16 = 6;
     pub const JPEG: u16 = 7;
     pub const ADOBE_DEFLATE: u16 = 8;
+    pub const PACKBITS: u16 = 32773;
     pub const DEFLATE: u16 = 32946;
+    pub const ZSTD: u16 = 50000;
+    pub const WEBP: u16 = 50001;
     pub const APERIO_J2K_YCBCR: u16 = 33003;
     pub const APERIO_J2K_RGB: u16 = 33005;
     pub const JPEG2000: u16 = 34712;
@@ -32,10 +34,26 @@ pub(crate) fn compression_name(code: u16) -> String {
         34712 => "JPEG 2000 (34712)".into(),
         34887 => "LERC (34887)".into(),
         34925 => "LZMA (34925)".into(),
-        50000 => "Zstandard (50000)".into(),
-        50001 => "WebP (50001)".into(),
+        50000 => "Zstandard".into(),
+        50001 => "WebP".into(),
         50002 | 52546 => format!("JPEG XL ({code})"),
+        2 => "CCITT modified Huffman RLE (2)".into(),
+        3 => "CCITT Group 3 fax (3)".into(),
+        4 => "CCITT Group 4 fax (4)".into(),
+        32809 => "ThunderScan (32809)".into(),
+        34676 | 34677 => format!("SGI LogLuv ({code})"),
+        34661 => "JBIG (34661)".into(),
         other => format!("compression code {other}"),
+    }
+}
+
+/// The compression in words with its TIFF code, for error messages.
+fn compression_label(code: u16) -> String {
+    let name = compression_name(code);
+    if name.contains(&code.to_string()) {
+        name
+    } else {
+        format!("{name} ({code})")
     }
 }
 
@@ -46,6 +64,8 @@ pub(crate) enum Photometric {
     Rgb,
     /// Photometric 6: samples are Y, Cb, Cr (JPEG only here): converted to RGB.
     YCbCr,
+    /// Photometric 3: one index per pixel into the ColorMap (expanded to RGB).
+    Palette,
 }
 
 /// Tiles or strips.
@@ -84,6 +104,13 @@ pub(crate) struct ImageDir {
     pub sample_format: u64,
     /// Predictor (1 none, 2 horizontal differencing).
     pub predictor: u64,
+    /// ExtraSamples (0 unspecified, 1 associated alpha, 2 unassociated alpha), one per
+    /// sample beyond the colour samples.
+    pub extra_samples: Vec<u64>,
+    /// ColorMap (tag 320): 3 * 2^bits 16-bit values, all reds, then greens, then blues.
+    pub colormap: Option<Vec<u64>>,
+    /// What the directory's parse tolerated (duplicate or unsorted tags).
+    pub warnings: Vec<String>,
     /// ImageDescription, if any.
     pub description: Option<String>,
     /// XResolution (pixels per resolution unit), if any.
@@ -182,6 +209,9 @@ impl ImageDir {
             planar,
             sample_format: tf.uint(ifd, tag::SAMPLE_FORMAT)?.unwrap_or(1),
             predictor: tf.uint(ifd, tag::PREDICTOR)?.unwrap_or(1),
+            extra_samples: tf.uints(ifd, tag::EXTRA_SAMPLES)?.unwrap_or_default(),
+            colormap: tf.uints(ifd, tag::COLOR_MAP)?,
+            warnings: ifd.warnings.clone(),
             description: tf.ascii(ifd, tag::IMAGE_DESCRIPTION)?,
             x_resolution: tf.rational(ifd, tag::X_RESOLUTION)?,
             resolution_unit: tf.uint(ifd, tag::RESOLUTION_UNIT)?,
@@ -280,7 +310,7 @@ impl ImageDir {
     }
 
     /// True when the codec itself decodes to 3 colour components (JPEG, JPEG 2000).
-    fn is_codec_coloured(&self) -> bool {
+    pub fn is_codec_coloured(&self) -> bool {
         matches!(
             self.compression,
             compression::JPEG
@@ -295,19 +325,84 @@ impl ImageDir {
         compression_name(self.compression)
     }
 
+    /// Bits per sample (the first sample's; [`ImageDir::check_decodable`] checks that
+    /// all are equal).
+    pub fn bits(&self) -> u64 {
+        self.bits_per_sample.first().copied().unwrap_or(1)
+    }
+
+    /// True for separate colour planes (PlanarConfiguration 2).
+    pub fn is_planar(&self) -> bool {
+        self.planar == 2
+    }
+
+    /// Planes whose chunks make up one coding unit: the samples per pixel for separate
+    /// planes, else 1.
+    pub fn planes(&self) -> u64 {
+        if self.is_planar() {
+            u64::from(self.samples_per_pixel)
+        } else {
+            1
+        }
+    }
+
+    /// The sample (0-based) that holds alpha, when the first extra sample is associated
+    /// or unassociated alpha (ExtraSamples 1 or 2) after three colour samples.
+    pub fn alpha_sample(&self) -> Option<usize> {
+        (self.samples_per_pixel >= 4 && matches!(self.extra_samples.first(), Some(1 | 2)))
+            .then_some(3)
+    }
+
+    /// The samples in words for `mitocount info`, e.g. "8-bit RGB" or "16-bit RGBA read as
+    /// 8-bit".
+    pub fn sample_description(&self) -> String {
+        let colour = match self.photometric_code {
+            2 if self.alpha_sample().is_some() => "RGBA",
+            2 => "RGB",
+            6 => "YCbCr",
+            3 => "palette",
+            0 | 1 => "greyscale",
+            5 => "CMYK",
+            _ => "other",
+        };
+        let bits = self.bits();
+        match (bits, self.photometric_code) {
+            (16, _) => format!("16-bit {colour} read as 8-bit"),
+            (_, 3) => format!("{bits}-bit {colour} expanded to 8-bit RGB"),
+            _ => format!("{bits}-bit {colour}"),
+        }
+    }
+
+    /// Planar configuration in words: "chunky" or "separate planes".
+    pub fn planar_name(&self) -> &'static str {
+        if self.is_planar() {
+            "separate planes"
+        } else {
+            "chunky"
+        }
+    }
+
     /// Checks that the samples, layout and compression are ones this reader decodes;
     /// returns the photometric interpretation.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] naming what is unsupported and how to convert the file.
+    /// [`Error::Unsupported`] naming what is unsupported (compression and photometric by
+    /// name and number) and, where a conversion helps, how to convert the file.
     pub fn check_decodable(&self, path: &std::path::Path, limits: &Limits) -> Result<Photometric> {
         let convert = "convert the slide to an 8-bit RGB tiled pyramidal TIFF, e.g. with \
                        `vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg`";
+        let at = self.ifd_offset;
         let unsupported = |what: String| Error::Unsupported {
             path: path.to_path_buf(),
+            reason: format!("{what} (image at directory offset {at}); {convert}"),
+        };
+        // Not H&E at all: say why instead of suggesting a conversion.
+        let not_he = |what: String| Error::Unsupported {
+            path: path.to_path_buf(),
             reason: format!(
-                "{what} (image at directory offset {}); {convert}",
-                self.ifd_offset
+                "{what} (image at directory offset {at}): one channel cannot be separated \
+                 into haematoxylin and eosin stains; mitocount needs an RGB brightfield \
+                 H&E image"
             ),
         };
         match self.compression {
@@ -316,30 +411,84 @@ impl ImageDir {
             | compression::JPEG
             | compression::ADOBE_DEFLATE
             | compression::DEFLATE
+            | compression::PACKBITS
+            | compression::ZSTD
+            | compression::WEBP
             | compression::APERIO_J2K_YCBCR
             | compression::APERIO_J2K_RGB
             | compression::JPEG2000 => {}
-            compression::OLD_JPEG => {
-                return Err(unsupported(
-                    "old-style JPEG compression (6) is not supported".into(),
-                ))
-            }
             other => {
                 return Err(unsupported(format!(
-                    "{} is not supported",
-                    compression_name(other)
+                    "compression {} is not supported",
+                    compression_label(other)
                 )))
             }
         }
-        if self.bits_per_sample.iter().any(|&b| b != 8) {
-            let bits = self
-                .bits_per_sample
+        let photometric = match self.photometric_code {
+            2 => Photometric::Rgb,
+            6 if self.is_codec_coloured() => Photometric::YCbCr,
+            6 => {
+                return Err(unsupported(format!(
+                    "YCbCr samples (photometric 6) with compression {} are not supported; \
+                     only JPEG and JPEG 2000 tiles may hold YCbCr",
+                    compression_label(self.compression)
+                )))
+            }
+            3 => Photometric::Palette,
+            code @ (0 | 1) => {
+                let name = if code == 0 {
+                    "WhiteIsZero"
+                } else {
+                    "BlackIsZero"
+                };
+                return Err(not_he(format!(
+                    "greyscale image (photometric {code}, {name}, {} sample(s) per pixel)",
+                    self.samples_per_pixel
+                )));
+            }
+            4 => return Err(not_he("transparency mask (photometric 4)".into())),
+            code => {
+                let name = match code {
+                    5 => "CMYK (separated)",
+                    8 => "CIE L*a*b*",
+                    9 => "ICC L*a*b*",
+                    10 => "ITU L*a*b*",
+                    32803 => "colour filter array (raw sensor data)",
+                    32844 | 32845 => "LogLuv",
+                    u64::MAX => "missing",
+                    _ => "unknown",
+                };
+                return Err(unsupported(format!(
+                    "photometric interpretation {name} ({}) is not supported; only RGB, \
+                     palette, and YCbCr in JPEG are read",
+                    if code == u64::MAX {
+                        "no PhotometricInterpretation tag".to_string()
+                    } else {
+                        code.to_string()
+                    }
+                )));
+            }
+        };
+        let bits = self.bits();
+        let bits_text = || {
+            self.bits_per_sample
                 .iter()
                 .map(|b| b.to_string())
                 .collect::<Vec<_>>()
-                .join(",");
+                .join(",")
+        };
+        let bits_ok = self.bits_per_sample.iter().all(|&b| b == bits)
+            && match photometric {
+                Photometric::Palette => matches!(bits, 1 | 2 | 4 | 8),
+                _ if self.is_codec_coloured() || self.compression == compression::WEBP => bits == 8,
+                _ => matches!(bits, 8 | 16),
+            };
+        if !bits_ok {
             return Err(unsupported(format!(
-                "{bits} bits per sample are not supported (only 8-bit samples)"
+                "{} bits per sample are not supported with {} (8 or 16 for RGB, 1 to 8 for \
+                 palette, 8 for JPEG, JPEG 2000 and WebP)",
+                bits_text(),
+                compression_label(self.compression)
             )));
         }
         if self.sample_format != 1 {
@@ -348,56 +497,72 @@ impl ImageDir {
                 self.sample_format
             )));
         }
-        let photometric = match self.photometric_code {
-            2 => Photometric::Rgb,
-            6 if self.is_codec_coloured() => Photometric::YCbCr,
-            6 => {
-                return Err(unsupported(
-                    "YCbCr samples outside JPEG or JPEG 2000 compression are not supported".into(),
-                ))
-            }
-            0 | 1 => {
-                return Err(unsupported(
-                    "greyscale images are not supported (H&E needs RGB)".into(),
-                ))
-            }
-            3 => return Err(unsupported("palette images are not supported".into())),
-            5 => {
-                return Err(unsupported(
-                    "CMYK (separated) images are not supported".into(),
-                ))
-            }
-            other => {
-                return Err(unsupported(format!(
-                    "photometric interpretation {other} is not supported"
-                )))
-            }
-        };
-        let spp_ok = if self.is_codec_coloured() {
-            self.samples_per_pixel == 3
-        } else {
-            self.samples_per_pixel >= 3
+        let spp = self.samples_per_pixel;
+        let spp_ok = match photometric {
+            _ if self.is_codec_coloured() => spp == 3,
+            Photometric::Palette => spp == 1,
+            _ if self.compression == compression::WEBP => matches!(spp, 3 | 4),
+            _ => spp >= 3,
         };
         if !spp_ok {
             return Err(unsupported(format!(
-                "{} samples per pixel are not supported",
-                self.samples_per_pixel
+                "{spp} samples per pixel are not supported with photometric {} ({}) and \
+                 compression {}",
+                self.photometric_code,
+                match photometric {
+                    Photometric::Palette => "palette, 1 sample expected",
+                    Photometric::YCbCr => "YCbCr",
+                    Photometric::Rgb => "RGB",
+                },
+                compression_label(self.compression)
             )));
         }
-        if self.planar != 1 {
+        if photometric == Photometric::Palette {
+            let entries = 3usize << bits;
+            if self.colormap.as_ref().map(Vec::len) != Some(entries) {
+                return Err(unsupported(format!(
+                    "palette image without a ColorMap of {entries} values"
+                )));
+            }
+        }
+        if !matches!(self.planar, 1 | 2) {
             return Err(unsupported(format!(
-                "planar configuration {} (separate colour planes) is not supported",
+                "planar configuration {} is not defined by TIFF 6.0 (1 chunky, 2 separate)",
                 self.planar
             )));
         }
-        if !matches!(self.predictor, 1 | 2) {
+        // JPEG in separate planes: one 1-component JPEG per plane (libtiff `tiffcp -c
+        // jpeg:r -p separate`), RGB only; JPEG 2000 and WebP code all samples together.
+        let planar_jpeg_ok =
+            self.compression == compression::JPEG && photometric == Photometric::Rgb && spp == 3;
+        if self.is_planar()
+            && !planar_jpeg_ok
+            && (self.is_codec_coloured() || self.compression == compression::WEBP)
+        {
             return Err(unsupported(format!(
-                "predictor {} is not supported",
-                self.predictor
+                "separate colour planes with {} are not supported",
+                compression_label(self.compression)
+            )));
+        }
+        let predictor_ok = match self.predictor {
+            1 => true,
+            2 => !self.is_codec_coloured() && matches!(bits, 8 | 16),
+            _ => false,
+        };
+        if !predictor_ok {
+            let name = match self.predictor {
+                2 => "horizontal differencing",
+                3 => "floating point",
+                _ => "unknown",
+            };
+            return Err(unsupported(format!(
+                "predictor {} ({name}) with {bits}-bit samples and {} is not supported",
+                self.predictor,
+                compression_label(self.compression)
             )));
         }
         let (cw, ch) = self.chunk_size();
-        let chunk_bytes = u64::from(cw) * u64::from(ch) * u64::from(self.samples_per_pixel);
+        let chunk_bytes = u64::from(cw) * u64::from(ch) * u64::from(spp) * bits.div_ceil(8);
         if chunk_bytes > limits.max_chunk_bytes {
             return Err(unsupported(format!(
                 "one {} of {cw}x{ch} px would take {chunk_bytes} bytes decoded, more than \

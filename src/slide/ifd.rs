@@ -5,7 +5,7 @@
 //! bytes lie inside the file (TIFF 6.0 specification, Adobe 1992, section 2; BigTIFF
 //! proposal, Aware Systems 2007).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
@@ -36,11 +36,13 @@ pub(crate) mod tag {
     pub const RESOLUTION_UNIT: u16 = 296;
     pub const SOFTWARE: u16 = 305;
     pub const PREDICTOR: u16 = 317;
+    pub const COLOR_MAP: u16 = 320;
     pub const TILE_WIDTH: u16 = 322;
     pub const TILE_LENGTH: u16 = 323;
     pub const TILE_OFFSETS: u16 = 324;
     pub const TILE_BYTE_COUNTS: u16 = 325;
     pub const SUB_IFDS: u16 = 330;
+    pub const EXTRA_SAMPLES: u16 = 338;
     pub const SAMPLE_FORMAT: u16 = 339;
     pub const JPEG_TABLES: u16 = 347;
     pub const YCBCR_SUBSAMPLING: u16 = 530;
@@ -144,6 +146,9 @@ pub(crate) struct Ifd {
     /// File offset of the directory (for messages).
     pub offset: u64,
     entries: HashMap<u16, Entry>,
+    /// What was tolerated in this directory, as libtiff warns about it (tags out of
+    /// order, a tag given twice).
+    pub warnings: Vec<String>,
 }
 
 /// The open TIFF file: handle, size, layout and a path for messages.
@@ -259,11 +264,29 @@ impl TiffFile {
             count * entry_len + next_len,
             "directory entries",
         )?;
-        let mut entries = HashMap::new();
+        let mut entries: HashMap<u16, Entry> = HashMap::new();
+        let mut warnings = Vec::new();
+        let mut previous_tag: Option<u16> = None;
+        let mut unsorted = false;
+        let mut seen: HashSet<u16> = HashSet::new();
+        let mut duplicates: Vec<u16> = Vec::new();
         let vf = l.value_field_len();
         for i in 0..count as usize {
             let e = &body[i * entry_len as usize..(i + 1) * entry_len as usize];
             let tag = l.u16(&e[0..2]);
+            // TIFF 6.0 asks for ascending tags; libtiff reads unsorted directories with a
+            // warning (TIFFReadDirectoryCheckOrder) and so does this map-based reader.
+            unsorted |= previous_tag.is_some_and(|p| tag < p);
+            previous_tag = Some(tag);
+            // A tag given twice: the first one wins, as in libtiff (TIFFReadDirectory,
+            // tif_dirread.c, marks later duplicates IGNORE) and so OpenSlide, QuPath and
+            // vips. tifffile may write two ImageDescriptions; the first holds Aperio's MPP.
+            if !seen.insert(tag) {
+                if !duplicates.contains(&tag) {
+                    duplicates.push(tag);
+                }
+                continue;
+            }
             let typ = l.u16(&e[2..4]);
             let (count, value) = if l.big {
                 (l.u64(&e[4..12]), &e[12..20])
@@ -308,13 +331,32 @@ impl TiffFile {
             };
             entries.insert(tag, entry);
         }
+        if unsorted {
+            warnings.push(format!(
+                "directory at offset {offset}: tags are not sorted in ascending order (read \
+                 anyway, as libtiff does)"
+            ));
+        }
+        for tag in duplicates {
+            warnings.push(format!(
+                "directory at offset {offset}: tag {tag} appears more than once; the first \
+                 one is used, as libtiff does"
+            ));
+        }
         let tail = &body[(count * entry_len) as usize..];
         let next = if l.big {
             l.u64(tail)
         } else {
             u64::from(l.u32(tail))
         };
-        Ok((Ifd { offset, entries }, next))
+        Ok((
+            Ifd {
+                offset,
+                entries,
+                warnings,
+            },
+            next,
+        ))
     }
 
     fn entry_bytes(&self, tag: u16, e: &Entry) -> Result<Vec<u8>> {

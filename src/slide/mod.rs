@@ -19,15 +19,17 @@
 //! into a small LRU cache bounded in bytes ([`Limits::tile_cache_bytes`]) so neighbouring
 //! regions do not decode a tile twice; its lock is held only to look up or insert.
 //!
-//! Decoded: classic TIFF and BigTIFF; tiled and striped; 8-bit chunky RGB (extra samples
-//! dropped); compression none, LZW, Deflate (predictor 1 or 2), JPEG (7) with shared
-//! JPEGTables (TIFF Technical Note 2), and JPEG 2000 (Aperio 33003 YCbCr and 33005 RGB,
-//! and 34712) through the pure-Rust `hayro-jpeg2000` decoder. JPEG colour follows
+//! Decoded: classic TIFF and BigTIFF; tiled and striped; chunky or separate planes; 8- and
+//! 16-bit RGB (16 read as 8), RGBA (transparent = white), palette; none, PackBits, LZW,
+//! Deflate, Zstandard, WebP (predictor 2) through the `tiff` crate (`samples.rs`); JPEG (7)
+//! with shared JPEGTables (TIFF Technical Note 2), and JPEG 2000 (Aperio 33003 YCbCr and
+//! 33005 RGB, and 34712) through the pure-Rust `hayro-jpeg2000` decoder. JPEG colour follows
 //! libtiff: photometric YCbCr is converted with the BT.601 full-range (JFIF) matrix;
 //! photometric RGB is taken as coded (Aperio writes RGB components with IDs 0, 1, 2).
 //! Decodes match libtiff/libjpeg-turbo within a mean absolute error of 0.4 grey levels
-//! and OpenJPEG within 0.002 (tests/it/slide.rs). Old-style JPEG (6) and other codecs
-//! are [`Error::Unsupported`] with a `vips tiffsave` conversion hint.
+//! and OpenJPEG within 0.002 (tests/it/slide.rs, tests/it/tiff_corpus.rs). Other codecs
+//! and photometrics are [`Error::Unsupported`], named with their TIFF code. Of a tag given
+//! twice in one directory the first wins, as in libtiff ([`SlideInfo::warnings`]).
 //!
 //! Levels are the full-resolution image and every directory whose size is a consistent
 //! reduction of it (main chain and SubIFDs), sorted by width; downsample is the width
@@ -52,6 +54,7 @@ mod ifd;
 
 pub(crate) use ifd::tag as tiff_tags;
 mod metadata;
+mod samples;
 mod tiff;
 
 /// Bounds on what a slide may make the reader allocate, and the tile cache size.
@@ -128,6 +131,11 @@ pub struct LevelInfo {
     pub tile_size_px: Option<(u32, u32)>,
     /// Compression, in words (e.g. "JPEG", "LZW", "none", "PNG").
     pub compression: String,
+    /// The samples as stored and how they are read, e.g. "8-bit RGB", "16-bit RGB read
+    /// as 8-bit", "8-bit palette expanded to 8-bit RGB".
+    pub samples: String,
+    /// Planar configuration: "chunky" (samples interleaved) or "separate planes".
+    pub planar_configuration: String,
 }
 
 /// What an associated (non-level) image of a slide is.
@@ -188,6 +196,9 @@ pub struct SlideInfo {
     pub objective_mag: Option<f64>,
     /// Label, macro and thumbnail images.
     pub associated_images: Vec<AssociatedImage>,
+    /// What the reader tolerated, as libtiff warns about it (a tag given twice: the
+    /// first is used; tags out of order); empty for a clean file.
+    pub warnings: Vec<String>,
 }
 
 /// A low-resolution picture of the whole slide (see [`Slide::read_overview`]).
@@ -243,6 +254,7 @@ pub struct Slide {
     associated: Vec<AssociatedImage>,
     mpp: MppState,
     objective_mag: Option<f64>,
+    warnings: Vec<String>,
     limits: Limits,
     backend: Backend,
 }
@@ -341,6 +353,8 @@ impl Slide {
                     dir::ChunkLayout::Striped { .. } => None,
                 },
                 compression: r.dir.compression_name(),
+                samples: r.dir.sample_description(),
+                planar_configuration: r.dir.planar_name().to_string(),
             })
             .collect();
         let associated = contents
@@ -372,6 +386,7 @@ impl Slide {
             associated,
             mpp,
             objective_mag: contents.objective_mag,
+            warnings: contents.warnings.clone(),
             limits,
             backend: Backend::Tiff(Box::new(TiffBackend {
                 cache: cache::ChunkCache::new(limits.tile_cache_bytes),
@@ -424,10 +439,13 @@ impl Slide {
                 downsample: 1.0,
                 tile_size_px: None,
                 compression: compression.to_string(),
+                samples: "8-bit RGB".to_string(),
+                planar_configuration: "chunky".to_string(),
             }],
             associated: Vec::new(),
             mpp: MppState::Missing,
             objective_mag: None,
+            warnings: Vec::new(),
             limits,
             backend: Backend::Raster(image),
         })
@@ -503,6 +521,7 @@ impl Slide {
             },
             objective_mag: self.objective_mag,
             associated_images: self.associated.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 

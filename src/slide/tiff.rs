@@ -32,6 +32,8 @@ pub(crate) struct TiffContents {
     pub mpp_um: Option<(f64, MppSource)>,
     /// Objective magnification.
     pub objective_mag: Option<f64>,
+    /// What the directories' parse tolerated (duplicate or unsorted tags).
+    pub warnings: Vec<String>,
 }
 
 /// Walks the IFD chain (and SubIFDs) and sorts directories into levels and associated
@@ -80,6 +82,10 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
     // Aperio and OME metadata live in the first directory's description.
     let first_description = first.description.clone();
     let is_svs = metadata::is_aperio(first_description.as_deref());
+    let warnings: Vec<String> = dirs
+        .iter()
+        .flat_map(|(d, _)| d.warnings.iter().cloned())
+        .collect();
 
     let mut candidates: Vec<ImageDir> = Vec::new();
     let mut associated = Vec::new();
@@ -137,6 +143,7 @@ pub(crate) fn scan(tf: &TiffFile, first_ifd: u64, limits: &Limits) -> Result<Tif
         is_svs,
         mpp_um,
         objective_mag,
+        warnings,
     })
 }
 
@@ -205,30 +212,52 @@ pub(crate) fn read_chunk_uncached(
     limits: &Limits,
 ) -> Result<Chunk> {
     let dir = &image.dir;
-    let i = usize::try_from(index).map_err(|_| tf.malformed("chunk index overflows"))?;
-    let (across, _) = dir.chunks_across_down();
+    let (across, down) = dir.chunks_across_down();
     let rows = dir.valid_rows(index / across.max(1));
     let (cw, ch) = dir.chunk_size();
-    let (Some(&offset), Some(&count)) = (dir.offsets.get(i), dir.byte_counts.get(i)) else {
-        return Err(tf.malformed(format!(
-            "chunk {index} of directory {} does not exist",
-            dir.ifd_offset
-        )));
-    };
-    if offset == 0 && count == 0 {
-        return Ok(Chunk::white(cw, if dir.is_tiled() { ch } else { rows }));
+    // Separate planes: the chunk of plane p at this place is `index + p * per_plane`
+    // (TIFF 6.0, PlanarConfiguration 2: all of plane 0's chunks, then plane 1's, ...).
+    let per_plane = across * down;
+    let mut data = Vec::new();
+    for plane in 0..dir.planes() {
+        let at = plane * per_plane + index;
+        let i = usize::try_from(at).map_err(|_| tf.malformed("chunk index overflows"))?;
+        let (Some(&offset), Some(&count)) = (dir.offsets.get(i), dir.byte_counts.get(i)) else {
+            return Err(tf.malformed(format!(
+                "chunk {at} of directory {} does not exist",
+                dir.ifd_offset
+            )));
+        };
+        if offset == 0 && count == 0 {
+            // Sparse (GDAL convention): no data, read as white.
+            return Ok(Chunk::white(cw, if dir.is_tiled() { ch } else { rows }));
+        }
+        if count > limits.max_compressed_chunk_bytes {
+            return Err(tf.malformed(format!(
+                "tile or strip {at} of directory {} claims {count} compressed bytes, more \
+                 than the limit of {}",
+                dir.ifd_offset, limits.max_compressed_chunk_bytes
+            )));
+        }
+        data.push((
+            offset,
+            count,
+            tf.read_bytes(offset, count, "tile or strip data")?,
+        ));
     }
-    if count > limits.max_compressed_chunk_bytes {
-        return Err(tf.malformed(format!(
-            "tile or strip {index} of directory {} claims {count} compressed bytes, more \
-             than the limit of {}",
-            dir.ifd_offset, limits.max_compressed_chunk_bytes
-        )));
-    }
-    let data = tf.read_bytes(offset, count, "tile or strip data")?;
-    decode_chunk(dir, image.photometric, &data, rows).map_err(|reason| {
+    let slices: Vec<&[u8]> = data.iter().map(|(_, _, d)| d.as_slice()).collect();
+    decode_chunk(
+        dir,
+        image.photometric,
+        &slices,
+        rows,
+        tf.layout.little_endian,
+    )
+    .map_err(|reason| {
+        let (offset, count) = data.first().map_or((0, 0), |(o, c, _)| (*o, *c));
         tf.malformed(format!(
-            "tile or strip {index} of directory {} (offset {offset}, {count} bytes): {reason}",
+            "tile or strip {index} of directory {} (offset {offset}, {count} bytes): \
+                 {reason}",
             dir.ifd_offset
         ))
     })

@@ -13,4 +13,6 @@ mod report_tables;
 mod slide;
 mod stain;
 mod synth;
+mod tiff_corpus;
+mod tiff_quirks;
 mod trust;

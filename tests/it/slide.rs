@@ -442,6 +442,8 @@ fn every_bad_file_gives_a_clear_error() {
     enum At {
         Open,
         Read,
+        /// Once unsupported, now read (kept to show it decodes).
+        Decodes,
     }
     use At::*;
     let cases: &[(&str, At, &str, &str)] = &[
@@ -491,7 +493,7 @@ fn every_bad_file_gives_a_clear_error() {
             "short-deflate-tiles.tif",
             Read,
             "malformed",
-            "Deflate data ends",
+            "Deflate data is corrupt",
         ),
         ("zeroed-jpeg-tiles.tif", Read, "malformed", "JPEG"),
         (
@@ -507,21 +509,13 @@ fn every_bad_file_gives_a_clear_error() {
             "JPEG 2000 codestream header",
         ),
         ("old-style-jpeg.tif", Open, "unsupported", "old-style JPEG"),
-        ("zstd.tif", Open, "unsupported", "Zstandard"),
-        (
-            "16-bit.tif",
-            Open,
-            "unsupported",
-            "16,16,16 bits per sample",
-        ),
+        // Compression 50000 over raw bytes: not a Zstandard frame.
+        ("zstd.tif", Read, "malformed", "Zstandard data is corrupt"),
+        ("16-bit.tif", Decodes, "", ""),
         ("greyscale.tif", Open, "unsupported", "greyscale"),
         ("cmyk.tif", Open, "unsupported", "CMYK"),
-        (
-            "planar-separate.tif",
-            Open,
-            "unsupported",
-            "planar configuration 2",
-        ),
+        ("planar-separate.tif", Decodes, "", ""),
+        // Photometric palette with 3 samples and no ColorMap.
         ("palette.tif", Open, "unsupported", "palette"),
         ("ifd-loop.tif", Open, "malformed", "loops back"),
         (
@@ -559,8 +553,15 @@ fn every_bad_file_gives_a_clear_error() {
 
     for (name, at, kind, text) in cases {
         let path = bad(name);
+        if matches!(at, Decodes) {
+            let slide = Slide::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let l = &slide.levels()[0];
+            let px = slide.read_region(0, 0, 0, l.width_px as u32, l.height_px as u32);
+            px.unwrap_or_else(|e| panic!("{name}: {e}"));
+            continue;
+        }
         let result = Slide::open(&path).and_then(|slide| match at {
-            Open => panic!("{name}: opened, expected an error"),
+            Open | Decodes => panic!("{name}: opened, expected an error"),
             Read => {
                 let l = &slide.levels()[0];
                 slide
