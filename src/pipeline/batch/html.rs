@@ -172,6 +172,7 @@ fn per_slide_plot(values: &[(String, f64)], unit: &str, threshold: Option<f64>) 
             .x_desc("slide (order of the summary)")
             .y_desc(unit)
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .x_labels(values.len().min(20) + 2)
             .x_label_formatter(&|x| {
                 if x.fract() == 0.0 && *x >= 1.0 {
@@ -226,31 +227,38 @@ fn histogram(values: &[(String, f64)], unit: &str) -> Result<String> {
     {
         let root = SVGBackend::with_string(&mut svg, PLOT_SIZE_PX).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
+        let width = f64::from(bins) * bin;
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("Slides by {unit}"), ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d((0u32..bins).into_segmented(), 0u32..tallest + 1)
+            .build_cartesian_2d(0.0..width, 0u32..tallest + 1)
             .map_err(draw_error)?;
         chart
             .configure_mesh()
             .x_desc(format!("{unit} (bins of {bin})"))
             .y_desc("slides")
-            .x_label_formatter(&|x| match x {
-                SegmentValue::Exact(b) | SegmentValue::CenterOf(b) => {
-                    format!("{}", f64::from(*b) * bin)
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .disable_x_mesh()
+            .light_line_style(WHITE)
             .draw()
             .map_err(draw_error)?;
+        // Bars drawn in bin order as rectangles (plotters' Histogram series orders them
+        // by a hash map, which would make the page differ from run to run).
+        let gap = bin * 0.05;
         chart
             .draw_series(
-                Histogram::vertical(&chart)
-                    .style(BLUE.mix(0.6).filled())
-                    .margin(2)
-                    .data(counts.iter().enumerate().map(|(b, c)| (b as u32, *c))),
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(b, c)| {
+                        let x0 = b as f64 * bin;
+                        Rectangle::new(
+                            [(x0 + gap, 0), (x0 + bin - gap, *c)],
+                            BLUE.mix(0.6).filled(),
+                        )
+                    }),
             )
             .map_err(draw_error)?;
         root.present().map_err(draw_error)?;
