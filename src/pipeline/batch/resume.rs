@@ -126,7 +126,7 @@ mod tests {
             files: Vec::new(),
             row: row.clone(),
         };
-        record(&out, &[report.clone()], rec).unwrap();
+        record(&out, std::slice::from_ref(&report), rec).unwrap();
         assert_eq!(completed(&out, &fp), Some(row));
         // Another model, other options: not done.
         assert_eq!(completed(&out, &fingerprint(&slide, &opts, "abd")), None);
