@@ -72,6 +72,7 @@ pub struct BatchProgress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     total: usize,
+    slide_bars: bool,
     started: std::time::Instant,
     counts: std::sync::Mutex<BatchCounts>,
 }
@@ -85,11 +86,13 @@ struct BatchCounts {
 }
 
 impl BatchProgress {
-    /// Progress over `total` slides: lines unless `mode` is hidden, and a bar too when
-    /// stderr is a terminal.
-    pub fn new(mode: ProgressMode, total: usize) -> Self {
+    /// Progress over `total` slides, `slides_at_once` at a time: lines unless `mode` is
+    /// hidden. On a terminal, one slide at a time draws its own bar over fields (cleared
+    /// before its line); several at once share one bar over the slides instead.
+    pub fn new(mode: ProgressMode, total: usize, slides_at_once: usize) -> Self {
         use std::io::IsTerminal;
-        let bar = (mode == ProgressMode::Bar && std::io::stderr().is_terminal()).then(|| {
+        let terminal = mode == ProgressMode::Bar && std::io::stderr().is_terminal();
+        let bar = (terminal && slides_at_once > 1).then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
                 ProgressStyle::with_template("[{bar:30}] {pos}/{len} slides, ETA {eta}")
@@ -102,15 +105,16 @@ impl BatchProgress {
             mode,
             bar,
             total,
+            slide_bars: terminal && slides_at_once == 1,
             started: std::time::Instant::now(),
             counts: std::sync::Mutex::new(BatchCounts::default()),
         }
     }
 
-    /// Whether each slide may draw its own bar over fields (a terminal, one slide at a
-    /// time).
-    pub fn slide_mode(&self, slides_at_once: usize) -> ProgressMode {
-        if self.bar.is_some() && slides_at_once == 1 {
+    /// How each slide shows its progress over fields: a bar on a terminal with one slide
+    /// at a time, else nothing.
+    pub fn slide_mode(&self) -> ProgressMode {
+        if self.slide_bars {
             ProgressMode::Bar
         } else {
             ProgressMode::Hidden

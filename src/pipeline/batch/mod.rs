@@ -126,12 +126,12 @@ pub fn run_batch(req: &BatchRequest) -> Result<BatchOutcome> {
     // Rows as slides finish, so that a killed batch keeps what it finished.
     let live =
         Mutex::new(csv::Writer::from_path(&summary_path).map_err(|e| csv_error(&summary_path, e))?);
-    let progress = BatchProgress::new(req.progress, mine.len());
+    let progress = BatchProgress::new(req.progress, mine.len(), req.slides_at_once);
     let runner = Runner {
         req,
         base_cfg: &base_cfg,
         total: mine.len(),
-        slide_mode: progress.slide_mode(req.slides_at_once),
+        slide_mode: progress.slide_mode(),
     };
     let shared = Shared {
         runner,
