@@ -20,7 +20,9 @@ const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  the analysis completed (whatever the verdict)
   1  an error in the data or the machine (unreadable slide, I/O error)
-  2  a usage error (bad flag or value)";
+  2  a usage error (bad flag or value)
+  3  batch or merge: some slides failed or are missing (the others completed;
+     the summary lists each slide's error)";
 
 /// Counts mitotic figures in H&E whole-slide images and reports the mitotic hot spot.
 #[derive(Debug, Parser)]
@@ -46,6 +48,8 @@ pub enum Command {
     Count(CountArgs),
     /// Counts every slide of a folder; a broken slide is recorded and skipped.
     Batch(BatchArgs),
+    /// Merges the summaries of batch shards (or `count` output folders) into one.
+    Merge(MergeArgs),
     /// Prints what a slide file holds: format, levels, tiles, compression, MPP.
     Info(InfoArgs),
     /// Writes a synthetic H&E slide (pyramidal tiled TIFF) and its ground truth.
@@ -510,15 +514,54 @@ pub struct CountArgs {
 /// `mitocount batch`.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// A folder of slides (*.svs, *.tif, *.tiff, *.png, *.jpg), or slide files.
-    #[arg(required = true)]
+    /// Folders of slides (*.svs, *.tif, *.tiff, *.btf, *.png, *.jpg, *.jpeg), or slide
+    /// files.
+    #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
     pub inputs: Vec<PathBuf>,
 
-    /// Output folder: one sub-folder per slide plus batch-summary.csv.
+    /// Output folder: one sub-folder per slide plus batch-summary.csv and .html.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
+
+    /// Search the folders' sub-folders too; the output tree mirrors the input tree.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+
+    /// A CSV of slides with per-slide settings: columns `slide` (path, relative to the
+    /// manifest) and optional `mpp`, `hpf_area_mm2`, `criterion`, `case` (output
+    /// sub-folder).
+    #[arg(long, value_name = "CSV")]
+    pub manifest: Option<PathBuf>,
+
+    /// Skip slides whose outputs are complete and were made with the same options, model
+    /// and mitocount version; redo the others.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Take only the K-th of N parts of the slide list (sorted by path, dealt
+    /// round-robin), for N machines or array-job tasks; join them with `mitocount merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Slides analysed at once, each with its fields in parallel [default: the number of
+    /// threads, at most 4]. More keeps the cores busy on small slides; each slide in
+    /// flight holds its own memory.
+    #[arg(long, value_name = "N")]
+    pub slides_at_once: Option<usize>,
 
     /// The analysis flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// `mitocount merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Output folders of `mitocount batch` (shards) or of `mitocount count`.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// Where the merged batch-summary.csv and batch-summary.html go.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }

@@ -4,13 +4,13 @@
 //!
 //! May use: `cli`, `config`, `pipeline`, `slide`, `synth`, `detect`, `report`, `error`.
 
-use crate::cli::{Cli, Command, CountArgs, EvaluateArgs, InfoArgs, SynthArgs};
+use crate::cli::{
+    BatchArgs, Cli, Command, CountArgs, EvaluateArgs, InfoArgs, MergeArgs, SynthArgs,
+};
 use crate::config::ProgressMode;
 use crate::config::{mpp_override, AnalysisConfig, Config};
 use crate::error::{Error, Result};
-use crate::pipeline::{
-    analyse_slide, open_slide, run_batch, thread_pool, write_analysis, Progress,
-};
+use crate::pipeline::{analyse_slide, open_slide, thread_pool, write_analysis, Progress};
 use crate::slide::{AssociatedKind, MppSource, Slide, SlideFormat, SlideInfo};
 
 /// Runs the parsed command line.
@@ -24,20 +24,91 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => run_info(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Count(args) => run_count(args, &config),
-        Command::Batch(args) => {
-            let analysis = AnalysisConfig::from_options(&args.analysis.options())?;
-            let outcome = run_batch(&args.inputs, &args.out, &analysis, config.progress)?;
-            if outcome.failed > 0 {
-                return Err(Error::BatchFailures {
-                    failed: outcome.failed,
-                    total: outcome.total,
-                    summary: outcome.summary_path,
-                });
-            }
-            Ok(())
-        }
+        Command::Batch(args) => run_batch(args, &config),
+        Command::Merge(args) => run_merge(args, &config),
         Command::Synth(args) => run_synth(args, cli.quiet),
     })
+}
+
+/// `mitocount batch`: the flags into a [`crate::pipeline::BatchRequest`], run in the
+/// current pool; failed slides end as [`Error::BatchFailures`] (exit code 3).
+fn run_batch(args: &BatchArgs, config: &Config) -> Result<()> {
+    use crate::pipeline::{BatchRequest, Resume, Shard, Source, Walk};
+    let options = args.analysis.options();
+    let walk = if args.recursive {
+        Walk::Recursive
+    } else {
+        Walk::Flat
+    };
+    let source = match &args.manifest {
+        Some(m) => Source::Manifest(m),
+        None => Source::Paths(&args.inputs, walk),
+    };
+    let slides_at_once = match args.slides_at_once {
+        Some(0) => {
+            return Err(Error::invalid_option(
+                "--slides-at-once",
+                "must be at least 1",
+            ))
+        }
+        Some(n) => n,
+        None => rayon::current_num_threads().clamp(1, 4),
+    };
+    let request = BatchRequest {
+        source,
+        out: &args.out,
+        options: &options,
+        resume: if args.resume {
+            Resume::SkipDone
+        } else {
+            Resume::Redo
+        },
+        shard: args
+            .shard
+            .as_deref()
+            .map(Shard::parse)
+            .transpose()?
+            .unwrap_or(Shard::ALL),
+        slides_at_once,
+        progress: config.progress,
+    };
+    let outcome = crate::pipeline::run_batch(&request)?;
+    if outcome.failed > 0 {
+        return Err(Error::BatchFailures {
+            failed: outcome.failed,
+            total: outcome.total,
+            summary: outcome.summary_path,
+        });
+    }
+    Ok(())
+}
+
+/// `mitocount merge`: joins summaries; failed or missing slides end as
+/// [`Error::BatchFailures`] (exit code 3), the missing ones listed on stderr.
+fn run_merge(args: &MergeArgs, config: &Config) -> Result<()> {
+    let outcome = crate::pipeline::merge(&args.dirs, &args.out)?;
+    if !outcome.missing.is_empty() {
+        eprintln!("missing slides ({}):", outcome.missing.len());
+        for m in &outcome.missing {
+            eprintln!("  {m}");
+        }
+    }
+    if config.progress == ProgressMode::Bar {
+        eprintln!(
+            "merged {} slides into {}",
+            outcome.slides,
+            outcome.summary_path.display()
+        );
+    }
+    let bad = outcome.failed + outcome.missing.len();
+    if bad > 0 {
+        return Err(Error::BatchFailures {
+            failed: bad,
+            total: outcome.slides + outcome.missing.len(),
+            summary: outcome.summary_path,
+        });
+    }
+    Ok(())
 }
 
 /// The default output folder of `count`: `results/<slide file stem>`.

@@ -29,7 +29,11 @@ fn main() -> ExitCode {
                 }
                 source = s.source();
             }
-            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+            ExitCode::from(match e {
+                mitocount::error::Error::BatchFailures { .. } => 3,
+                _ if e.is_usage() => 2,
+                _ => 1,
+            })
         }
     }
 }

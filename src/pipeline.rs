@@ -6,8 +6,12 @@ mod batch;
 mod progress;
 
 pub use analyse::{analyse_slide, write_analysis, Analysis};
-pub use batch::{run_batch, BatchOutcome};
-pub use progress::{Progress, ProgressMode};
+pub use batch::merge::{merge, MergeOutcome};
+pub use batch::{
+    run_batch, summary_name, BatchOutcome, BatchRequest, Resume, Shard, Source, SummaryRow, Walk,
+    DONE_FILE, PLAN_FILE, SLIDE_EXTENSIONS, SUMMARY_FILE,
+};
+pub use progress::{BatchProgress, Progress, ProgressMode};
 
 use crate::config::{AnalysisConfig, Config};
 use crate::error::{Error, Result};

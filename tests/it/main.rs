@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules per area, each testing the library or the
 //! `mitocount` binary end to end.
 
+mod batch;
 mod browser;
 mod classifier;
 mod cli;
