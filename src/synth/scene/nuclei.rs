@@ -100,8 +100,8 @@ impl SynthScene {
             a_um = 7.0 + 4.0 * roll();
             b_um = 0.6 + 0.4 * roll();
             angle = fibre_angle() + 0.2 * (roll() - 0.5);
-            od = 0.3 + 0.15 * roll();
-            tex = 0.35;
+            od = 0.28 + 0.12 * roll();
+            tex = 0.15;
             membrane = 0.0;
             nucleolus_p = 0.0;
             bend = 0.04 * (roll() - 0.5);
@@ -111,7 +111,7 @@ impl SynthScene {
             b_um = 1.5 + 0.9 * roll();
             angle = fibre_angle() + 0.3 * (roll() - 0.5);
             od = 0.28 + 0.12 * roll();
-            tex = 0.35;
+            tex = 0.22;
             membrane = 0.16;
             nucleolus_p = 0.25;
             bend = 0.03 * (roll() - 0.5);
