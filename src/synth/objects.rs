@@ -620,7 +620,10 @@ pub(crate) fn figure(
             }
         }
         ObjectKind::Lymphocyte => {
-            // Small, round, dense and smooth; hardly any visible cytoplasm.
+            // Small, round and smooth, with fine chromatin and a thin rim of cytoplasm. Real
+            // lymphocytes in the classifier's patches have a mean haematoxylin OD of about
+            // 0.4 to 0.5 near their centre (benign tiles of ../shared/data); darker or
+            // coarsely clumped discs read as prophase figures to it.
             let r = rng.random_range(2.5..3.5);
             blobs.push(Blob {
                 cx,
@@ -655,8 +658,9 @@ pub(crate) fn figure(
             };
         }
         ObjectKind::Pyknotic => {
-            // Shrunken, homogeneous, very dark and perfectly smooth, in a rim of bright
-            // eosinophilic cytoplasm inside a clear halo.
+            // Shrunken, homogeneous, dark and perfectly smooth, in a wide rim of bright
+            // eosinophilic cytoplasm (the apoptotic cell is mostly cytoplasm) inside a
+            // clear halo.
             let r = rng.random_range(1.4..2.4);
             blobs.push(Blob {
                 cx,

@@ -16,8 +16,8 @@ use crate::synth::objects::{Blob, Canvas, CHROMATIN_TEXEL_UM};
 pub(super) const CELL_UM: f64 = 12.0;
 /// Jitter of a cell's centre point, as a fraction of the cell side.
 const CELL_JITTER: f64 = 0.6;
-/// Largest reach of an ordinary nucleus from its centre, µm (semi-axis 6 µm, outline
-/// harmonics, curvature and edge).
+/// Largest reach of an ordinary nucleus from its centre, µm (fibroblast semi-axis up to
+/// 11 µm, outline harmonics, curvature and edge).
 pub(super) const NUCLEUS_REACH_UM: f64 = 14.5;
 
 impl SynthScene {
@@ -96,7 +96,9 @@ impl SynthScene {
         let type_roll = roll();
         let (a_um, b_um, angle, od, tex, membrane, nucleolus_p, bend);
         if type_roll > c {
-            // Fibroblast in stroma: thin, dark, wavy, along the fibres.
+            // Fibroblast in stroma: long, thin, wavy, along the fibres, with dense fine
+            // chromatin (14 to 22 µm long; coarse clumps and short dark shapes read as
+            // metaphase plates to the classifier).
             a_um = 7.0 + 4.0 * roll();
             b_um = 0.6 + 0.4 * roll();
             angle = fibre_angle() + 0.2 * (roll() - 0.5);
@@ -106,7 +108,8 @@ impl SynthScene {
             nucleolus_p = 0.0;
             bend = 0.04 * (roll() - 0.5);
         } else if roll() < f.spindle {
-            // Spindle tumour cell: cigar-shaped, blunt, aligned in fascicles.
+            // Spindle tumour cell: cigar-shaped, blunt, 12 to 20 µm long (real smooth-muscle
+            // nuclei are 15 to 25 µm), pale, aligned in fascicles.
             a_um = 6.0 + 4.0 * roll();
             b_um = 1.5 + 0.9 * roll();
             angle = fibre_angle() + 0.3 * (roll() - 0.5);
@@ -116,7 +119,8 @@ impl SynthScene {
             nucleolus_p = 0.25;
             bend = 0.03 * (roll() - 0.5);
         } else {
-            // Epithelioid tumour cell: round to oval, vesicular, membrane and nucleolus.
+            // Epithelioid tumour cell: round to oval, 9 to 13 µm, vesicular (pale, fine
+            // chromatin), membrane and a faint nucleolus.
             a_um = 4.5 + 2.0 * roll();
             b_um = (a_um / (1.0 + 0.4 * roll())).max(3.6);
             angle = std::f64::consts::PI * roll();

@@ -124,13 +124,15 @@ impl SynthScene {
         let fibre = self.fibre.sample(fu, fv);
         let blotch = self.iso.sample(x_um / 2.5 + 53.0, y_um / 2.5 - 17.0);
         let cleft = smoothstep(1.6, 2.3, -fibre) * smoothstep(-0.3, 0.5, blotch);
-        let stroma_e = 0.42 * (1.0 + 0.2 * fibre + 0.18 * blotch) * (1.0 - 0.6 * cleft);
-        let stroma_h = 0.1 * (1.0 + 0.3 * blotch + 0.2 * fibre) * (1.0 - 0.6 * cleft);
+        let stroma_e = 0.42 * (1.0 + 0.11 * fibre + 0.13 * blotch) * (1.0 - 0.6 * cleft);
+        let stroma_h = 0.05 * (1.0 + 0.2 * blotch) * (1.0 - 0.6 * cleft);
 
         // Cytoplasm: granular, purple-pink, with faint cell borders (Voronoi edges between
         // the cell centres), a few retracted into thin clear gaps.
         let mottle = self.iso.sample(x_um / 0.6, y_um / 0.6 + 37.0);
         let mut cyto_e = 0.30 + 0.05 * mottle + f.spindle * 0.05 * fibre;
+        // Haematoxylin in the cytoplasm as on real slides: without it, any darker nucleus
+        // stands out from a clean pink field, which the classifier reads as a mitosis.
         let mut cyto_h = 0.18 + 0.04 * mottle;
         let border_um = sites.border_distance_um(x_um, y_um);
         let border = (1.0 - smoothstep(0.1, 0.55, border_um)) * (1.0 - 0.8 * f.spindle);
