@@ -14,9 +14,9 @@
 //! noise (about 1.6 grey levels). Concentrations below are in OD units along each stain
 //! vector. The scene holds:
 //! - tissue as a few large irregular pieces with holes, on a white glass background;
-//! - pink collagenous stroma (eosin about 0.4, haematoxylin about 0.1) with wavy fibres
-//!   and clefts, and cellular tumour regions (epithelioid sheets with cell borders, or
-//!   spindle-cell fascicles) with purple-pink cytoplasm;
+//! - pink collagenous stroma (eosin about 0.4) with wavy fibres and clefts, and cellular
+//!   tumour regions (epithelioid sheets with cell borders, or spindle-cell fascicles)
+//!   with purple-pink cytoplasm (haematoxylin about 0.18, eosin about 0.3);
 //! - ordinary nuclei (oval vesicular epithelioid nuclei 9 to 13 µm with fine chromatin,
 //!   membrane and a faint nucleolus, haematoxylin about 0.28 to 0.42; cigar-shaped spindle
 //!   nuclei 12 to 20 µm long; thin fibroblast nuclei 14 to 22 µm long and 1.2 to 2 µm
