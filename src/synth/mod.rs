@@ -16,19 +16,30 @@
 //! - tissue as a few large irregular pieces with holes, on a white glass background;
 //! - pink collagenous stroma (eosin about 0.4) with wavy fibres and clefts, and cellular
 //!   tumour regions (epithelioid sheets with cell borders, or spindle-cell fascicles)
-//!   with purple-pink cytoplasm;
-//! - ordinary nuclei 5 to 12 µm (oval vesicular nuclei with chromatin texture, membrane
-//!   and nucleolus; cigar-shaped spindle nuclei; thin dark fibroblasts), haematoxylin
-//!   about 0.3 to 0.8, never listed in the ground truth;
+//!   with purple-pink cytoplasm (haematoxylin about 0.18, eosin about 0.3);
+//! - ordinary nuclei (oval vesicular epithelioid nuclei 9 to 13 µm with fine chromatin,
+//!   membrane and a faint nucleolus, haematoxylin about 0.28 to 0.42; cigar-shaped spindle
+//!   nuclei 12 to 20 µm long; thin fibroblast nuclei 14 to 22 µm long and 1.2 to 2 µm
+//!   wide), never listed in the ground truth;
 //! - mitotic figures (haematoxylin 1.05 to 1.5 with clumped texture, no membrane,
 //!   knobby outline with fine projections, in a rounded paler cell): compact clumps (late
 //!   prophase / prometaphase), metaphase plates 7 to 12 µm long, anaphase plate pairs 6
 //!   to 10 µm apart, telophase daughter pairs 8 to 12 µm apart in two daughter cells, and
 //!   atypical tripolar figures;
-//! - mimics: lymphocytes (round, dense 0.9 to 1.2, smooth, 5 to 7 µm, partly gathered in
-//!   clusters), pyknotic nuclei (smooth, homogeneous, 1.2 to 1.6, 3.6 to 6.4 µm, in bright
+//! - mimics: lymphocytes (round, 5 to 7 µm, haematoxylin 0.4 to 0.52 with fine chromatin,
+//!   smooth, a thin rim of basophilic cytoplasm, partly gathered in clusters), pyknotic
+//!   nuclei (smooth, homogeneous, 0.9 to 1.2, 2.8 to 4.8 µm, in a wide rim of bright
 //!   eosinophilic cytoplasm inside a patchy clear halo) and hyperchromatic non-dividing
 //!   nuclei (12 to 17 µm, 0.65 to 0.9 with coarse chromatin, smooth outline, membrane).
+//!
+//! The ordinary nuclei, lymphocytes and pyknotic cells are drawn so that the embedded
+//! classifier, trained on real crops only, reads them as real tissue: their darkness,
+//! chromatin grain and size were set against real benign tiles and tumour crops of
+//! `../shared/data` (measured in the classifier's own patches: real lymphocytes have a
+//! mean haematoxylin OD of about 0.4 to 0.5 within 2.5 µm of their centre, real mitoses
+//! about 0.8), not by training the classifier on drawings. Coarse chromatin clumps of
+//! 1.5 µm or more are what the classifier takes for condensed chromosomes, so only
+//! mitotic figures and hyperchromatic nuclei carry them.
 //!
 //! Mitoses and the tumour-cell mimics are placed in cellular tissue at least 16 µm (6 µm
 //! for mimics) from its edges, with densities corrected so that the mean number per mm²

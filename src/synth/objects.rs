@@ -620,7 +620,10 @@ pub(crate) fn figure(
             }
         }
         ObjectKind::Lymphocyte => {
-            // Small, round, dense and smooth; hardly any visible cytoplasm.
+            // Small, round and smooth, with fine chromatin and a thin rim of cytoplasm. Real
+            // lymphocytes in the classifier's patches have a mean haematoxylin OD of about
+            // 0.4 to 0.5 near their centre (benign tiles of ../shared/data); darker or
+            // coarsely clumped discs read as prophase figures to it.
             let r = rng.random_range(2.5..3.5);
             blobs.push(Blob {
                 cx,
@@ -634,21 +637,31 @@ pub(crate) fn figure(
                 hairs: Vec::new(),
                 hair_power_log2: 0,
                 edge_px: s.px(0.35).max(0.7),
-                od: rng.random_range(0.9..1.2),
-                texture_amp: 0.12,
-                texture_scale: s.mpp_um() / CHROMATIN_TEXEL_UM * 0.8,
+                od: rng.random_range(0.4..0.52),
+                texture_amp: 0.15,
+                texture_scale: s.mpp_um() / CHROMATIN_TEXEL_UM * 2.0,
                 texture_offset: (rng.random_range(0.0..512.0), rng.random_range(0.0..512.0)),
                 membrane_od: 0.1,
                 membrane_px: s.px(0.4).max(1.0),
                 nucleolus: None,
                 eosin_drop: 0.8,
             });
-            body = Body::None;
+            // A thin rim of basophilic cytoplasm.
+            body = Body::Cell {
+                centres: vec![(cx, cy)],
+                r_px: s.px(r + 0.8),
+                h_od: 0.2,
+                e_od: 0.12,
+                rim_od: 0.0,
+                rim_px: 1.0,
+                soft_px: s.px(0.5).max(1.0),
+            };
         }
         ObjectKind::Pyknotic => {
-            // Shrunken, homogeneous, very dark and perfectly smooth, in a rim of bright
-            // eosinophilic cytoplasm inside a clear halo.
-            let r = rng.random_range(1.8..3.2);
+            // Shrunken, homogeneous, dark and perfectly smooth, in a wide rim of bright
+            // eosinophilic cytoplasm (the apoptotic cell is mostly cytoplasm) inside a
+            // clear halo.
+            let r = rng.random_range(1.4..2.4);
             blobs.push(Blob {
                 cx,
                 cy,
@@ -661,7 +674,7 @@ pub(crate) fn figure(
                 hairs: Vec::new(),
                 hair_power_log2: 0,
                 edge_px: s.px(0.35).max(0.7),
-                od: rng.random_range(1.2..1.6),
+                od: rng.random_range(0.9..1.2),
                 texture_amp: 0.03,
                 texture_scale: s.mpp_um() / CHROMATIN_TEXEL_UM,
                 texture_offset: (rng.random_range(0.0..512.0), rng.random_range(0.0..512.0)),
@@ -670,13 +683,13 @@ pub(crate) fn figure(
                 nucleolus: None,
                 eosin_drop: 0.6,
             });
-            let r_cyto = r * rng.random_range(1.4..1.9);
+            let r_cyto = r * rng.random_range(2.0..2.8);
             body = Body::Halo {
                 cx,
                 cy,
                 r_cyto_px: s.px(r_cyto),
                 r_clear_px: s.px(r_cyto + rng.random_range(0.7..1.6)),
-                e_od: rng.random_range(0.45..0.62),
+                e_od: rng.random_range(0.6..0.8),
             };
         }
         ObjectKind::Hyperchromatic => {

@@ -150,12 +150,10 @@ fn report_does_not_depend_on_threads_or_field_size() {
 /// A slide with a planted dense region: the hot spot is found on it, and its count is the
 /// ground-truth count in that window within the detector's error.
 ///
-/// Ignored since the learned classifier (0.2.0): it calls many of the synthetic slides'
-/// ordinary nuclei and lymphocytes (about 120 per mm², 500 per 4 mm² slide), which look
-/// unlike real ones to it (docs/classifier.md, "Synthetic slides"), so the planted 25 per
-/// mm² are drowned. It fails today and is kept as the check for a more realistic `synth`.
+/// Ignored in 0.2.0 while `synth` drew nuclei the learned classifier took for mitoses;
+/// since `synth` draws them closer to real H&E (docs/classifier.md, "Synthetic slides")
+/// it runs again.
 #[test]
-#[ignore = "synthetic nuclei are called by the learned classifier; see docs/classifier.md"]
 fn planted_hotspot_is_found_where_it_was_planted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hot.tiff");

@@ -389,10 +389,13 @@ fn truth_objects_are_where_the_dark_chromatin_is() {
         );
         assert_eq!(t.phase.is_some(), t.kind == ObjectKind::MitoticFigure);
         let h = h_at(t.x_px, t.y_px, 24);
+        // Lymphocytes are drawn as pale as real ones look to the classifier (OD 0.4 to
+        // 0.52 before texture), pyknotic nuclei at 0.9 to 1.2: still darker than the
+        // tissue median checked below.
         let min = match t.kind {
             ObjectKind::MitoticFigure => 0.9,
-            ObjectKind::Pyknotic => 1.0,
-            ObjectKind::Lymphocyte => 0.75,
+            ObjectKind::Pyknotic => 0.8,
+            ObjectKind::Lymphocyte => 0.4,
             ObjectKind::Hyperchromatic => 0.6,
         };
         assert!(h > min, "{t:?}: H OD {h} <= {min}");

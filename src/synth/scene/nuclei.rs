@@ -16,9 +16,9 @@ use crate::synth::objects::{Blob, Canvas, CHROMATIN_TEXEL_UM};
 pub(super) const CELL_UM: f64 = 12.0;
 /// Jitter of a cell's centre point, as a fraction of the cell side.
 const CELL_JITTER: f64 = 0.6;
-/// Largest reach of an ordinary nucleus from its centre, µm (semi-axis 6 µm, outline
-/// harmonics, curvature and edge).
-pub(super) const NUCLEUS_REACH_UM: f64 = 8.5;
+/// Largest reach of an ordinary nucleus from its centre, µm (fibroblast semi-axis up to
+/// 11 µm, outline harmonics, curvature and edge).
+pub(super) const NUCLEUS_REACH_UM: f64 = 14.5;
 
 impl SynthScene {
     /// Ordinary nuclei: one candidate per lattice cell, kept or not by the local
@@ -96,33 +96,37 @@ impl SynthScene {
         let type_roll = roll();
         let (a_um, b_um, angle, od, tex, membrane, nucleolus_p, bend);
         if type_roll > c {
-            // Fibroblast in stroma: thin, dark, wavy, along the fibres.
-            a_um = 3.5 + 2.0 * roll();
-            b_um = 0.9 + 0.6 * roll();
+            // Fibroblast in stroma: long, thin, wavy, along the fibres, with dense fine
+            // chromatin (14 to 22 µm long; coarse clumps and short dark shapes read as
+            // metaphase plates to the classifier).
+            a_um = 7.0 + 4.0 * roll();
+            b_um = 0.6 + 0.4 * roll();
             angle = fibre_angle() + 0.2 * (roll() - 0.5);
-            od = 0.62 + 0.2 * roll();
+            od = 0.28 + 0.12 * roll();
             tex = 0.15;
             membrane = 0.0;
             nucleolus_p = 0.0;
-            bend = 0.06 * (roll() - 0.5);
+            bend = 0.04 * (roll() - 0.5);
         } else if roll() < f.spindle {
-            // Spindle tumour cell: cigar-shaped, blunt, aligned in fascicles.
-            a_um = 4.3 + 1.7 * roll();
-            b_um = 1.6 + 0.9 * roll();
+            // Spindle tumour cell: cigar-shaped, blunt, 12 to 20 µm long (real smooth-muscle
+            // nuclei are 15 to 25 µm), pale, aligned in fascicles.
+            a_um = 6.0 + 4.0 * roll();
+            b_um = 1.5 + 0.9 * roll();
             angle = fibre_angle() + 0.3 * (roll() - 0.5);
-            od = 0.42 + 0.2 * roll();
-            tex = 0.3;
+            od = 0.28 + 0.12 * roll();
+            tex = 0.22;
             membrane = 0.16;
             nucleolus_p = 0.25;
             bend = 0.03 * (roll() - 0.5);
         } else {
-            // Epithelioid tumour cell: round to oval, vesicular, membrane and nucleolus.
-            a_um = 3.5 + 2.5 * roll();
-            b_um = (a_um / (1.0 + 0.45 * roll())).max(2.7);
+            // Epithelioid tumour cell: round to oval, 9 to 13 µm, vesicular (pale, fine
+            // chromatin), membrane and a faint nucleolus.
+            a_um = 4.5 + 2.0 * roll();
+            b_um = (a_um / (1.0 + 0.4 * roll())).max(3.6);
             angle = std::f64::consts::PI * roll();
-            od = 0.32 + 0.18 * roll();
-            tex = 0.45;
-            membrane = 0.25;
+            od = 0.28 + 0.14 * roll();
+            tex = 0.3;
+            membrane = 0.22;
             nucleolus_p = 0.55;
             bend = 0.0;
         }
@@ -135,12 +139,7 @@ impl SynthScene {
         let nucleolus = (roll() < nucleolus_p).then(|| {
             let ang = std::f64::consts::TAU * roll();
             let d = s.px(b_um * 0.45 * roll());
-            (
-                d * ang.cos(),
-                d * ang.sin(),
-                s.px(0.45 + 0.4 * roll()),
-                0.45,
-            )
+            (d * ang.cos(), d * ang.sin(), s.px(0.45 + 0.4 * roll()), 0.3)
         });
         Some(Blob {
             cx: s.px(x_um),
@@ -156,7 +155,7 @@ impl SynthScene {
             edge_px: s.px(0.3).max(0.7),
             od: od * f.stain_h.clamp(0.8, 1.2),
             texture_amp: tex,
-            texture_scale: self.opts.mpp.um_per_px() / CHROMATIN_TEXEL_UM,
+            texture_scale: self.opts.mpp.um_per_px() / CHROMATIN_TEXEL_UM * 1.8,
             texture_offset: (512.0 * roll(), 512.0 * roll()),
             membrane_od: membrane,
             membrane_px: s.px(0.45).max(1.0),

@@ -131,7 +131,9 @@ impl SynthScene {
         // the cell centres), a few retracted into thin clear gaps.
         let mottle = self.iso.sample(x_um / 0.6, y_um / 0.6 + 37.0);
         let mut cyto_e = 0.30 + 0.05 * mottle + f.spindle * 0.05 * fibre;
-        let mut cyto_h = 0.12 + 0.025 * mottle;
+        // Haematoxylin in the cytoplasm as on real slides: without it, any darker nucleus
+        // stands out from a clean pink field, which the classifier reads as a mitosis.
+        let mut cyto_h = 0.18 + 0.04 * mottle;
         let border_um = sites.border_distance_um(x_um, y_um);
         let border = (1.0 - smoothstep(0.1, 0.55, border_um)) * (1.0 - 0.8 * f.spindle);
         if border > 0.0 {
