@@ -183,7 +183,10 @@ def main():
                 vals.append(np.percentile(win, 98))
         return np.array(vals)
 
-    for kind, min_od in [("mitotic_figure", 1.0), ("lymphocyte", 0.8), ("pyknotic", 1.0), ("hyperchromatic", 0.7)]:
+    # Lymphocytes and pyknotic nuclei are drawn at real darkness since the synthetic
+    # realism change (real lymphocytes measure 0.41-0.50 H OD in the benign tiles), as
+    # tests/it/synth.rs checks (0.4 and 0.8).
+    for kind, min_od in [("mitotic_figure", 1.0), ("lymphocyte", 0.4), ("pyknotic", 0.8), ("hyperchromatic", 0.7)]:
         v = core(kind)
         if len(v):
             check(np.median(v) > min_od and np.median(v) > 2 * tissue_h,
