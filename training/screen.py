@@ -58,16 +58,7 @@ TTA_VIEWS = 8
 TTA_FROM = 0.3  # single-view probability from which the 8 views are averaged
 
 
-def load_model(path):
-    """Tensors (name -> torch) and metadata of a safetensors file (written by train.save)."""
-    raw = open(path, "rb").read()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__")
-    base = 8 + n
-    tensors = {k: torch.from_numpy(np.frombuffer(raw[base + v["data_offsets"][0]:base + v["data_offsets"][1]],
-                                                 "<f4").reshape(v["shape"]).copy()) for k, v in header.items()}
-    return tensors, meta
+load_model = T.load_safetensors
 
 
 def folded_forward(tensors, layers, x, prefix=""):

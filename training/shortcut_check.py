@@ -27,15 +27,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from train import load_safetensors
+
 
 def load_model(path):
-    raw = open(path, "rb").read()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__")
-    base = 8 + n
-    t = {k: torch.from_numpy(np.frombuffer(raw[base + v["data_offsets"][0]:base + v["data_offsets"][1]],
-                                           "<f4").reshape(v["shape"]).copy()) for k, v in header.items()}
+    t, meta = load_safetensors(path)
     layers = json.loads(meta["layers"])
     off, scale = float(meta["input_offset"]), float(meta["input_scale"])
 

@@ -282,6 +282,18 @@ def fold_and_save(model, path, meta):
     return save(folded(model), path, meta)
 
 
+def load_safetensors(path):
+    """Tensors (name -> torch F32) and string metadata of a safetensors file as save writes it."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__")
+    base = 8 + n
+    tensors = {k: torch.from_numpy(np.frombuffer(raw[base + v["data_offsets"][0]:base + v["data_offsets"][1]],
+                                                 "<f4").reshape(v["shape"]).copy()) for k, v in header.items()}
+    return tensors, meta
+
+
 def save(tensors, path, meta):
     """Writes tensors (name -> torch or numpy F32) and string metadata as safetensors; its SHA-256."""
     header = {"__metadata__": {k: str(v) for k, v in meta.items()}}
