@@ -176,32 +176,39 @@ def predict(model, u8, batch=512):
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def epoch_indices(pos, neg, weights, rng):
-    n_neg = int(len(pos) * NEG_PER_POS)
-    p = weights / weights.sum()
-    chosen = rng.choice(neg, size=min(n_neg, len(neg)), replace=False, p=p)
+def epoch_indices(pos, neg, weights, rng, neg_per_pos=NEG_PER_POS):
+    """One epoch's patches: every positive and neg_per_pos times as many negatives, drawn
+    by weight (uniformly when weights is None: numpy's unweighted draw, another random
+    stream than p=uniform), shuffled."""
+    n_neg = min(int(len(pos) * neg_per_pos), len(neg))
+    if weights is None:
+        chosen = rng.choice(neg, size=n_neg, replace=False)
+    else:
+        chosen = rng.choice(neg, size=n_neg, replace=False, p=weights / weights.sum())
     idx = np.concatenate([pos, chosen])
     rng.shuffle(idx)
     return idx
 
 
-def train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs, rng, pyrng, gen, log, p_low, p_seam):
+def train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs, rng, pyrng, gen, log, p_low, p_seam,
+                 neg_per_pos=NEG_PER_POS, geometry=(None, 1.0), name="epoch"):
+    """Trains for epochs; geometry = (out_px, step_px) of the network's input (augment)."""
     for ep in range(epochs):
         model.train()
-        idx = epoch_indices(pos, neg, weights, rng)
+        idx = epoch_indices(pos, neg, weights, rng, neg_per_pos)
         t0, total, n = time.time(), 0.0, 0
         for k in range(0, len(idx) - BATCH + 1, BATCH):
             bi = np.sort(idx[k:k + BATCH])
-            x = augment(data[bi], p_low[bi], p_seam[bi], pyrng, gen)
+            x = augment(data[bi], p_low[bi], p_seam[bi], pyrng, gen, *geometry)
             y = torch.from_numpy(labels[bi].astype(np.float32))
             loss = F.binary_cross_entropy_with_logits(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(bi)
+            total += float(loss.detach()) * len(bi)
             n += len(bi)
-        log(f"epoch {ep + 1}/{epochs}: loss {total / max(n, 1):.4f}, {time.time() - t0:.0f} s")
+        log(f"{name} {ep + 1}/{epochs}: loss {total / max(n, 1):.4f}, {time.time() - t0:.0f} s")
 
 
 def training_sets(data_dir, limit, log):
