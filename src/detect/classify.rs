@@ -192,6 +192,13 @@ mod tests {
         }
     }
 
+    /// The mitotic calls among `cs`.
+    fn calls(cs: &[Candidate]) -> Vec<&Candidate> {
+        cs.iter()
+            .filter(|c| c.class == Class::MitoticFigure)
+            .collect()
+    }
+
     #[test]
     fn close_pair_is_counted_once_at_its_midpoint() {
         let opts = DetectOptions::default();
@@ -205,10 +212,7 @@ mod tests {
         ];
         cs[1].score = 0.95;
         merge_pairs(&mut cs, &opts);
-        let mitotic: Vec<_> = cs
-            .iter()
-            .filter(|c| c.class == Class::MitoticFigure)
-            .collect();
+        let mitotic = calls(&cs);
         assert_eq!(mitotic.len(), 3);
         assert_eq!((cs[1].x_um, cs[1].y_um), (103.0, 100.0));
         assert_eq!((cs[1].x_px, cs[1].y_px), (412.0, 400.0));
@@ -247,10 +251,7 @@ mod tests {
         merge_pairs(&mut b, &opts);
         b.reverse();
         assert_eq!(a, b);
-        let mitotic: Vec<_> = a
-            .iter()
-            .filter(|c| c.class == Class::MitoticFigure)
-            .collect();
+        let mitotic = calls(&a);
         assert_eq!(mitotic.len(), 1);
         assert_eq!((mitotic[0].x_um, mitotic[0].y_um), (3.5, 0.0));
     }
@@ -273,10 +274,7 @@ mod tests {
             candidate(115.0, 0.0, 0.8),
         ];
         merge_pairs(&mut cs, &opts);
-        let mitotic: Vec<_> = cs
-            .iter()
-            .filter(|c| c.class == Class::MitoticFigure)
-            .collect();
+        let mitotic = calls(&cs);
         assert_eq!(mitotic.len(), 3, "{mitotic:?}");
     }
 
@@ -287,10 +285,7 @@ mod tests {
         let mut cs = vec![candidate(0.0, 0.0, 0.8), candidate(15.0, 0.0, 0.8)];
         cs[1].score = 0.95;
         merge_pairs(&mut cs, &opts);
-        let mitotic: Vec<_> = cs
-            .iter()
-            .filter(|c| c.class == Class::MitoticFigure)
-            .collect();
+        let mitotic = calls(&cs);
         assert_eq!(mitotic.len(), 1);
         // Kept where the stronger call is, not moved to the midpoint (7.5 µm).
         assert_eq!((mitotic[0].x_um, mitotic[0].y_um), (15.0, 0.0));
