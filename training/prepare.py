@@ -21,7 +21,12 @@
    sampling as src/detect/cnn/patch.rs; outside the image is white) and labels it:
    within POS_UM of a crop centre: mitosis; farther than NEG_UM: not; in between: left out.
    Each crop centre itself is added as a positive too (the figure the candidate stage may
-   have missed or hit off-centre). Each patch records whether the network's 80 px window
+   have missed or hit off-centre). Crops of neighbouring mitoses overlap (overlaps.py): the
+   mosaic CSVs list the other crops' mitoses that a crop shows as "other mitotic figure"
+   rows, which evaluate.py counts as labelled. With --overlap-labels (an experiment, off by
+   default: see training/README.md), a candidate within POS_UM of one is a positive too when
+   its crop is in the same split (left out otherwise), and none within NEG_UM of one is a
+   negative. Each patch records whether the network's 80 px window
    crosses a crop seam or the image's edge (`edges`), so that training can give the other
    patches as many seams. Writes OUT/patches.npz.
 
@@ -40,6 +45,8 @@ import sys
 
 import numpy as np
 from PIL import Image
+
+import overlaps
 
 CROP = 128
 GRID = 16
@@ -81,8 +88,9 @@ def list_crops(data):
     return crops, len(dup_drop)
 
 
-def write_mosaics(crops, out_dir, split, rng):
-    """Mosaics of one dataset's split; returns their PNG paths."""
+def write_mosaics(crops, out_dir, split, rng, others):
+    """Mosaics of one dataset's split; returns their PNG paths. others: crop path -> the
+    other crops' mitoses it shows, [(dataset, number, class, split, x_px, y_px)]."""
     os.makedirs(out_dir, exist_ok=True)
     items = list(crops)
     rng.shuffle(items)
@@ -104,8 +112,17 @@ def write_mosaics(crops, out_dir, split, rng):
                 "x_um": round(x_px * MOSAIC_MPP, 4), "y_um": round(y_px * MOSAIC_MPP, 4),
                 "kind": "mitotic figure", "phase": "", "class": cls,
                 "file": f"{dataset}/{number}.png", "cell_col": c, "cell_row": r,
-                "black_fraction": round(float(np.mean(img.max(axis=2) < 16)), 4),
+                "black_fraction": round(float(np.mean(img.max(axis=2) < 16)), 4), "figure_split": split,
             })
+            for o_dataset, o_number, o_cls, o_split, ox, oy in others.get(path, []):
+                x_px, y_px = c * CROP + ox, r * CROP + oy
+                rows.append({
+                    "x_px": x_px, "y_px": y_px,
+                    "x_um": round(x_px * MOSAIC_MPP, 4), "y_um": round(y_px * MOSAIC_MPP, 4),
+                    "kind": "other mitotic figure", "phase": "", "class": o_cls,
+                    "file": f"{o_dataset}/{o_number}.png", "cell_col": c, "cell_row": r,
+                    "black_fraction": rows[-1]["black_fraction"], "figure_split": o_split,
+                })
         stem = os.path.join(out_dir, f"{split}_{k // per:02d}")
         Image.fromarray(mosaic).save(stem + ".png", compress_level=1)
         with open(stem + ".csv", "w", newline="") as f:
@@ -164,17 +181,28 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
     ap.add_argument("--out", default="target/training")
     ap.add_argument("--harness", default="target/release/examples/detect_mosaics")
+    ap.add_argument("--overlap-labels", action="store_true",
+                    help="label candidates on other crops' mitoses as positives (not negatives); off by default")
     args = ap.parse_args()
     rng = random.Random(SEED)
     crops, dropped = list_crops(args.data)
     by = {}
     for c in crops:
         by.setdefault((c[0], split_of(c[0], c[1])), []).append(c)
-    summary = {"duplicates_dropped": dropped, "splits": {}}
+    # Other crops' mitoses that each crop shows (neighbouring mitoses' crops overlap).
+    info = {c[3]: (c[0], c[1], c[2], split_of(c[0], c[1])) for c in crops}
+    others = {}
+    for dataset in ("AtNorM-MD", "AtNorM-Br"):
+        found = overlaps.find(sorted(c[3] for c in crops if c[0] == dataset))
+        for path, items in found.items():
+            if items:
+                others[path] = [(*info[o], x, y) for o, x, y in items]
+    summary = {"duplicates_dropped": dropped, "splits": {}, "crops_showing_other_mitoses": {
+        split: sum(1 for p in others if info[p][3] == split) for split in ("train", "tune", "test")}}
     mosaics = {}
     for (dataset, split), items in sorted(by.items()):
         short = "md" if dataset == "AtNorM-MD" else "br"
-        paths = write_mosaics(items, os.path.join(args.out, "mosaics", short), split, rng)
+        paths = write_mosaics(items, os.path.join(args.out, "mosaics", short), split, rng, others)
         mosaics[(short, split)] = paths
         summary["splits"][f"{dataset}/{split}"] = {
             "crops": len(items), "atypical": sum(c[2] == "atypical" for c in items),
@@ -228,8 +256,13 @@ def main():
         for path in paths:
             stem = os.path.splitext(os.path.basename(path))[0]
             img = Sampler(np.asarray(Image.open(path).convert("RGB")))
-            truth = list(csv.DictReader(open(os.path.splitext(path)[0] + ".csv")))
+            rows = list(csv.DictReader(open(os.path.splitext(path)[0] + ".csv")))
+            truth = [t for t in rows if t["kind"] == "mitotic figure"]
             centres = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth}
+            other = {}
+            for t in rows:
+                if t["kind"] == "other mitotic figure":
+                    other.setdefault((int(t["cell_col"]), int(t["cell_row"])), []).append(t)
             cands = read_candidates(os.path.join(cand_dir, short, stem + ".detections.csv"))
             half = half_um / MOSAIC_MPP
             for x, y, s in cands:
@@ -240,10 +273,14 @@ def main():
                 if t is None:
                     continue  # an empty (white) cell of the last mosaic
                 d_um = np.hypot(x - float(t["x_px"]), y - float(t["y_px"])) * MOSAIC_MPP
+                d_other = [(np.hypot(x - float(o["x_px"]), y - float(o["y_px"])) * MOSAIC_MPP, o["figure_split"])
+                           for o in other.get(key, [])] if args.overlap_labels else []
                 source = f"{short}/{t['file']}"
                 if d_um <= POS_UM:
                     add(img, x, y, 1.0, 1, source, f"{short}-candidate-mitosis", split, s, edge)
-                elif d_um > NEG_UM:
+                elif any(d <= POS_UM and sp == split for d, sp in d_other):
+                    add(img, x, y, 1.0, 1, source, f"{short}-candidate-other-mitosis", split, s, edge)
+                elif d_um > NEG_UM and all(d > NEG_UM for d, _ in d_other):
                     add(img, x, y, 1.0, 0, source, f"{short}-crop-nucleus", split, s, edge)
             for t in truth:
                 add(img, float(t["x_px"]), float(t["y_px"]), 1.0, 1, f"{short}/{t['file']}",

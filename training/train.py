@@ -261,7 +261,7 @@ def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
             crops.add(src)
             continue
         called = s >= thr and t >= prefilter
-        if y == 1:
+        if k.endswith("-candidate-mitosis"):  # at the crop's centre (not another crop's figure)
             hit[src] = hit.get(src, False) or called
         elif k.endswith("crop-nucleus"):
             false_calls += called
@@ -333,6 +333,9 @@ def main():
     ap.add_argument("--reference", default="tests/data/model", help="where the Rust tests' reference patches go")
     ap.add_argument("--epochs", type=int, nargs=2, default=[EPOCHS_1, EPOCHS_2],
                     help="epochs of the first round and of the hard-negative round")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="training rounds: the first, then rounds-1 hard-negative rounds of the second round's epochs, "
+                         "each mining the negatives the model so far scores highest")
     ap.add_argument("--limit", type=int, default=0, help="smoke test: use only this many patches")
     ap.add_argument("--arch", choices=sorted(ARCHS), default="wide")
     args = ap.parse_args()
@@ -365,18 +368,27 @@ def main():
     log("round 1")
     train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs_1, rng, pyrng, gen, log, p_low, p_seam)
 
-    # Hard negatives: the train negatives the first model scores highest weigh more.
-    s_neg = predict(model, data[neg])
-    cut = np.quantile(s_neg, 1 - HARD_FRACTION)
-    weights = np.where(s_neg >= cut, HARD_WEIGHT, 1.0)
     hard_kinds = {}
-    for k in kinds[neg][s_neg >= cut]:
-        hard_kinds[str(k)] = hard_kinds.get(str(k), 0) + 1
-    log(f"hard negatives (score >= {cut:.3f}): {hard_kinds}")
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps(epochs_2) + 1)
-    log("round 2")
-    train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs_2, rng, pyrng, gen, log, p_low, p_seam)
+    for rnd in range(2, args.rounds + 1):
+        if rnd > 2:
+            # The model before this round, for comparison (not shipped).
+            sha_before = fold_and_save(model, os.path.join(args.data, f"round{rnd - 1}.safetensors"),
+                                       {"format": "mitocount-round", "round": rnd - 1})
+            log(f"round {rnd - 1} model sha256 {sha_before}")
+        # Hard negatives: the train negatives the model so far scores highest weigh more
+        # (and keep the weight they had in earlier rounds).
+        s_neg = predict(model, data[neg])
+        cut = np.quantile(s_neg, 1 - HARD_FRACTION)
+        weights = np.maximum(weights, np.where(s_neg >= cut, HARD_WEIGHT, 1.0))
+        hard_kinds = {}
+        for k in kinds[neg][s_neg >= cut]:
+            hard_kinds[str(k)] = hard_kinds.get(str(k), 0) + 1
+        log(f"hard negatives (score >= {cut:.3f}): {hard_kinds}")
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps(epochs_2) + 1)
+        log(f"round {rnd}")
+        train_epochs(model, opt, sched, data, labels, pos, neg, weights, epochs_2, rng, pyrng, gen, log, p_low,
+                     p_seam)
     train_s = time.time() - t0
 
     # Threshold on the tune split: the highest that keeps crop recall >= TARGET_RECALL.
