@@ -109,7 +109,6 @@ impl Fixture {
         if let Some(d) = self.dim_org {
             put(tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, d.into());
         }
-        drop(put);
         if let Some(mm) = self.spacing_mm {
             let mut measures = InMemDicomObject::new_empty();
             let spacing = format!("{mm}\\{mm}");
@@ -604,7 +603,7 @@ fn cut_and_flipped_dicom_files_are_read_or_refused_never_a_panic() {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let at = if state % 3 == 0 {
+        let at = if state.is_multiple_of(3) {
             (state >> 8) as usize % bytes.len()
         } else {
             (state >> 8) as usize % 1500.min(bytes.len())

@@ -12,7 +12,7 @@ use dicom_dictionary_std::{tags, StandardSopClassDictionary};
 use dicom_object::{FileMetaTable, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
-use super::pixels::{self, chain, FrameCodec, FrameColour, PixelData};
+use super::pixels::{self, chain, FrameBytes, FrameCodec, FrameColour, PixelData};
 use crate::error::{Error, Result};
 use crate::slide::{AssociatedKind, Limits};
 
@@ -66,7 +66,7 @@ pub(crate) struct Instance {
     pub(crate) samples: String,
     pub(crate) organisation: Organisation,
     /// Byte ranges of each frame and its grid cell (row-major index), if it is placed.
-    pub(crate) frames: Vec<(Box<[(u64, u64)]>, Option<u64>)>,
+    pub(crate) frames: Vec<(FrameBytes, Option<u64>)>,
     pub(crate) mpp_um: Option<f64>,
     pub(crate) objective_mag: Option<f64>,
     pub(crate) warnings: Vec<String>,

@@ -54,7 +54,7 @@ pub(crate) fn is_dicom(head: &[u8]) -> bool {
 struct FrameRef {
     file: u32,
     number: u64,
-    pieces: Box<[(u64, u64)]>,
+    pieces: pixels::FrameBytes,
 }
 
 /// A level or an associated image: frames on a grid.

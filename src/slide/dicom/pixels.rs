@@ -136,6 +136,9 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The byte ranges (file offset, length) that make one frame, in order.
+pub(crate) type FrameBytes = Box<[(u64, u64)]>;
+
 /// Item tags of encapsulated pixel data (PS3.5 7.5, A.4): item, sequence delimiter.
 const ITEM: [u8; 4] = [0xFE, 0xFF, 0x00, 0xE0];
 const SEQUENCE_DELIMITER: [u8; 4] = [0xFE, 0xFF, 0xDD, 0xE0];
@@ -160,7 +163,7 @@ pub(crate) fn encapsulated_frames(
     items_at: u64,
     frames: u64,
     limits: &Limits,
-) -> Result<Vec<Box<[(u64, u64)]>>> {
+) -> Result<Vec<FrameBytes>> {
     let header = |at: u64| -> Result<([u8; 4], u64)> {
         if at.checked_add(8).is_none_or(|end| end > file_len) {
             return Err(malformed(
@@ -306,7 +309,7 @@ pub(crate) fn native_frames(
     (offset, len): (u64, u64),
     frames: u64,
     frame_bytes: u64,
-) -> Result<Vec<Box<[(u64, u64)]>>> {
+) -> Result<Vec<FrameBytes>> {
     let need = frames.saturating_mul(frame_bytes);
     if len < need {
         return Err(malformed(
