@@ -43,6 +43,8 @@ struct Fixture {
     omit: Vec<Tag>,
     sop_class: &'static str,
     series: &'static str,
+    /// More attributes (e.g. concatenation).
+    extra: Vec<(Tag, VR, PrimitiveValue)>,
 }
 
 impl Fixture {
@@ -62,6 +64,7 @@ impl Fixture {
             omit: Vec::new(),
             sop_class: WSI,
             series: "1.2.826.0.1.3680043.10.1403.1",
+            extra: Vec::new(),
         }
     }
 
@@ -108,6 +111,9 @@ impl Fixture {
         put(tags::TOTAL_PIXEL_MATRIX_ROWS, VR::UL, self.matrix.1.into());
         if let Some(d) = self.dim_org {
             put(tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, d.into());
+        }
+        for (tag, vr, v) in &self.extra {
+            put(*tag, *vr, v.clone());
         }
         if let Some(mm) = self.spacing_mm {
             let mut measures = InMemDicomObject::new_empty();
@@ -409,6 +415,49 @@ fn two_level_series_in_a_folder_is_one_slide_with_its_label() {
     other.write(&dir.path().join("other.dcm"));
     let err = Slide::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("more than one series"), "{err}");
+}
+
+#[test]
+fn concatenated_instances_merge_into_one_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single.dcm");
+    jpeg_fixture().write(&single);
+    let want = whole(&Slide::open(&single).unwrap(), 0);
+    let series = tempfile::tempdir().unwrap();
+    let all = jpeg_fixture().frames;
+    for (part, range) in [(1u16, 0..6), (2, 6..12)] {
+        let mut fx = jpeg_fixture();
+        fx.frames = all[range.clone()].to_vec();
+        fx.extra = vec![
+            (
+                tags::CONCATENATION_UID,
+                VR::UI,
+                "1.2.826.0.1.3680043.10.1403.7".into(),
+            ),
+            (tags::IN_CONCATENATION_NUMBER, VR::US, part.into()),
+            (
+                tags::CONCATENATION_FRAME_OFFSET_NUMBER,
+                VR::UL,
+                (range.start as u32).into(),
+            ),
+        ];
+        fx.write(&series.path().join(format!("part{part}.dcm")));
+    }
+    let slide = Slide::open(series.path()).unwrap();
+    assert_eq!(slide.levels().len(), 1);
+    let layout = slide.levels()[0].frames.clone().unwrap();
+    assert!(
+        layout.contains("12 frames of 128x128 px") && layout.contains("from 2 instances"),
+        "{layout}"
+    );
+    assert_eq!(whole(&slide, 0), want);
+    // One part alone: its frames in place, the other part's cells white.
+    let part2 = Slide::open(&series.path().join("part2.dcm")).unwrap();
+    let layout = part2.levels()[0].frames.clone().unwrap();
+    assert!(layout.contains("6 grid cells without a frame"), "{layout}");
+    let img = whole(&part2, 0);
+    assert_eq!(*img.get_pixel(10, 10), image::Rgb([255, 255, 255]));
+    assert_eq!(img.get_pixel(10, 290), want.get_pixel(10, 290));
 }
 
 /// The TCGA SVS fixture's first JPEG 2000 tiles (Aperio 33005, RGB), unchanged.
