@@ -302,11 +302,13 @@ impl std::fmt::Debug for Slide {
 const MAX_RASTER_PIXELS: u64 = 400_000_000;
 
 impl Slide {
-    /// Opens a slide: TIFF/BigTIFF/SVS by its header bytes, PNG and JPEG by theirs.
+    /// Opens a slide: TIFF/BigTIFF/SVS, DICOM, PNG and JPEG by their header bytes; a
+    /// folder as a DICOM series.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read, [`Error::MalformedTiff`] for a broken
-    /// TIFF, [`Error::Unsupported`] for anything else that is not a slide we can decode.
+    /// [`Error::Io`] when the file cannot be read, [`Error::MalformedTiff`] or
+    /// [`Error::MalformedDicom`] for a broken TIFF or DICOM file, [`Error::Unsupported`] for
+    /// anything else that is not a slide we can decode.
     pub fn open(path: &Path) -> Result<Slide> {
         Self::open_with_limits(path, Limits::default())
     }
