@@ -437,7 +437,7 @@ fn place_frames(
         )?
         .unwrap_or(1)
         .max(1);
-        let expected = across * down * planes * paths;
+        let expected = (across * down).saturating_mul(planes).saturating_mul(paths);
         let offset = uint(
             path,
             obj,
@@ -446,7 +446,7 @@ fn place_frames(
         )?;
         let fits = match offset {
             None => n_frames == expected,
-            Some(o) => o + n_frames <= expected,
+            Some(o) => o.saturating_add(n_frames) <= expected,
         };
         if !fits {
             return Err(malformed(
