@@ -264,6 +264,7 @@ fn info_text(info: &SlideInfo) -> String {
         SlideFormat::Tiff => "TIFF",
         SlideFormat::Png => "PNG",
         SlideFormat::Jpeg => "JPEG",
+        SlideFormat::Dicom => "DICOM whole-slide image",
     };
     let container = if info.bigtiff { " (BigTIFF)" } else { "" };
     let _ = writeln!(s, "file: {}", info.path.display());
@@ -279,12 +280,16 @@ fn info_text(info: &SlideInfo) -> String {
             "  level {i}: {}x{} px, downsample {:.3}, {tiles}, {}, {}, {}",
             l.width_px, l.height_px, l.downsample, l.compression, l.samples, l.planar_configuration
         );
+        if let Some(frames) = &l.frames {
+            let _ = writeln!(s, "    frames: {frames}");
+        }
     }
     let source = |src: Option<MppSource>| match src {
         Some(MppSource::AperioDescription) => "Aperio ImageDescription",
         Some(MppSource::TiffResolution) => "TIFF resolution tags",
         Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
         Some(MppSource::Override) => "--mpp",
+        Some(MppSource::DicomPixelSpacing) => "DICOM PixelSpacing",
         None => "none",
     };
     match (info.mpp_um_per_px, info.implausible_mpp_um_per_px) {

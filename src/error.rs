@@ -33,6 +33,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// The file claims to be DICOM (Part 10) but its data set or pixel data is broken
+    /// (truncated frame table, frame count that does not match the pixel matrix, missing
+    /// attributes).
+    #[error(
+        "{}: malformed DICOM: {reason}; the file may be truncated or damaged, \
+         re-export or re-copy it",
+        path.display()
+    )]
+    MalformedDicom {
+        /// The DICOM file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        reason: String,
+    },
+
     /// The file is readable but uses something mitocount does not decode (a compression,
     /// a sample format, a layout). The reason says what and how to convert it.
     #[error("{}: unsupported slide: {reason}", path.display())]

@@ -504,6 +504,7 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
                 SlideFormat::Tiff => "TIFF",
                 SlideFormat::Png => "PNG",
                 SlideFormat::Jpeg => "JPEG",
+                SlideFormat::Dicom => "DICOM WSI",
             };
             // Say when the pixels were converted on reading (16-bit, palette).
             match l0.samples.as_str() {
@@ -519,6 +520,7 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
             Some(MppSource::TiffResolution) => "TIFF resolution tags",
             Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
             Some(MppSource::Override) => "given with --mpp",
+            Some(MppSource::DicomPixelSpacing) => "DICOM PixelSpacing",
             None => "unknown",
         }
         .to_string(),

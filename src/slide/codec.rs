@@ -59,7 +59,10 @@ pub(crate) fn decode_chunk(
     if dir.compression == compression::JPEG && dir.is_planar() {
         let planes = data
             .iter()
-            .map(|&bytes| decode_jpeg_samples(dir, None, bytes, (width, rows)))
+            .map(|&bytes| {
+                let tables = dir.jpeg_tables.as_deref();
+                decode_jpeg_samples(tables, dir.chunk_size(), None, bytes, (width, rows))
+            })
             .collect::<Result<Vec<_>, String>>()?;
         let rgb = samples::to_rgb8(dir, photometric, planes, (width, rows))?;
         return Ok(Chunk {
@@ -137,7 +140,14 @@ fn decode_jpeg(
     width: u32,
     rows: u32,
 ) -> Result<Chunk, String> {
-    let rgb = decode_jpeg_samples(dir, Some(photometric), data, (width, rows))?;
+    let tables = dir.jpeg_tables.as_deref();
+    let rgb = decode_jpeg_samples(
+        tables,
+        dir.chunk_size(),
+        Some(photometric),
+        data,
+        (width, rows),
+    )?;
     Ok(Chunk {
         width,
         height: rows,
@@ -145,19 +155,32 @@ fn decode_jpeg(
     })
 }
 
+/// Decodes a self-contained JPEG frame of exactly `width` x `height` px (a DICOM frame)
+/// to RGB8. `photometric` as in [`decode_jpeg`]; DICOM frames pass
+/// [`Photometric::YCbCr`], i.e. the stream's own colour signalling decides, as libjpeg does.
+pub(crate) fn decode_jpeg_frame(
+    data: &[u8],
+    photometric: Photometric,
+    (width, height): (u32, u32),
+) -> Result<Chunk, String> {
+    let size = (width, height);
+    let rgb = decode_jpeg_samples(None, size, Some(photometric), data, size)?;
+    Ok(Chunk { width, height, rgb })
+}
+
 /// Decodes a JPEG chunk to its samples, `width * rows` pixels: three components (RGB8,
 /// colour as [`decode_jpeg`] says) when `photometric` is given, else one component (one
 /// plane of a separate-planes image, as libtiff writes `-c jpeg:r -p separate`).
 fn decode_jpeg_samples(
-    dir: &ImageDir,
+    tables: Option<&[u8]>,
+    (chunk_w, chunk_h): (u32, u32),
     photometric: Option<Photometric>,
     data: &[u8],
     (width, rows): (u32, u32),
 ) -> Result<Vec<u8>, String> {
     let components = if photometric.is_some() { 3 } else { 1 };
-    let merged = merge_jpeg_tables(dir.jpeg_tables.as_deref(), data);
+    let merged = merge_jpeg_tables(tables, data);
     let stream: &[u8] = merged.as_deref().unwrap_or(data);
-    let (chunk_w, chunk_h) = dir.chunk_size();
     let options = DecoderOptions::default()
         .set_max_width(chunk_w as usize)
         .set_max_height(chunk_h as usize)
@@ -209,7 +232,7 @@ fn decode_jpeg_samples(
 
 /// What the three components of a JPEG 2000 chunk hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum J2kSpace {
+pub(crate) enum J2kSpace {
     /// R, G, B, possibly through the codestream's own colour transform (Aperio 33005).
     Rgb,
     /// Y, Cb, Cr (Aperio 33003), converted to RGB with the BT.601 full-range matrix.
@@ -266,7 +289,7 @@ fn j2k_siz(data: &[u8]) -> Option<J2kSiz> {
 /// A codestream with subsampled chroma is taken as sYCC and converted by the decoder;
 /// a full-resolution YCbCr one (33003) is converted here with the same BT.601 full-range
 /// matrix, as OpenSlide does.
-fn decode_jpeg2000(
+pub(crate) fn decode_jpeg2000(
     data: &[u8],
     space: J2kSpace,
     (chunk_w, chunk_h): (u32, u32),

@@ -31,6 +31,9 @@
 //! and photometrics are [`Error::Unsupported`], named with their TIFF code. Of a tag given
 //! twice in one directory the first wins, as in libtiff ([`SlideInfo::warnings`]).
 //!
+//! # DICOM whole-slide images
+//! One file or a folder of one series' instances, read frame by frame: see `dicom.rs`.
+//!
 //! Levels are the full-resolution image and every directory whose size is a consistent
 //! reduction of it (main chain and SubIFDs), sorted by width; downsample is the width
 //! ratio. Aperio thumbnail (second directory, striped), label and macro images are
@@ -49,6 +52,7 @@ use crate::units::Mpp;
 
 mod cache;
 mod codec;
+mod dicom;
 mod dir;
 mod ifd;
 
@@ -102,6 +106,8 @@ pub enum SlideFormat {
     Png,
     /// A JPEG image, read whole as a one-level slide.
     Jpeg,
+    /// A DICOM whole-slide image (one file, or a folder of one series' instances).
+    Dicom,
 }
 
 /// Where the level-0 pixel size came from.
@@ -116,6 +122,8 @@ pub enum MppSource {
     OmeXml,
     /// Given by the user (`--mpp`).
     Override,
+    /// DICOM PixelSpacing in the (shared) functional groups' PixelMeasuresSequence.
+    DicomPixelSpacing,
 }
 
 /// One pyramid level.
@@ -136,6 +144,9 @@ pub struct LevelInfo {
     pub samples: String,
     /// Planar configuration: "chunky" (samples interleaved) or "separate planes".
     pub planar_configuration: String,
+    /// DICOM: how the frames lie (TILED_FULL or TILED_SPARSE, count, grid); else `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<String>,
 }
 
 /// What an associated (non-level) image of a slide is.
@@ -264,6 +275,8 @@ enum Backend {
     Raster(image::RgbImage),
     /// A TIFF read chunk by chunk through a shared cache.
     Tiff(Box<TiffBackend>),
+    /// A DICOM whole-slide image read frame by frame through a shared cache.
+    Dicom(Box<dicom::DicomBackend>),
 }
 
 struct TiffBackend {
@@ -289,11 +302,13 @@ impl std::fmt::Debug for Slide {
 const MAX_RASTER_PIXELS: u64 = 400_000_000;
 
 impl Slide {
-    /// Opens a slide: TIFF/BigTIFF/SVS by its header bytes, PNG and JPEG by theirs.
+    /// Opens a slide: TIFF/BigTIFF/SVS, DICOM, PNG and JPEG by their header bytes; a
+    /// folder as a DICOM series.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read, [`Error::MalformedTiff`] for a broken
-    /// TIFF, [`Error::Unsupported`] for anything else that is not a slide we can decode.
+    /// [`Error::Io`] when the file cannot be read, [`Error::MalformedTiff`] or
+    /// [`Error::MalformedDicom`] for a broken TIFF or DICOM file, [`Error::Unsupported`] for
+    /// anything else that is not a slide we can decode.
     pub fn open(path: &Path) -> Result<Slide> {
         Self::open_with_limits(path, Limits::default())
     }
@@ -304,8 +319,14 @@ impl Slide {
     /// As [`Slide::open`]; a slide exceeding `limits` is [`Error::Unsupported`] or
     /// [`Error::MalformedTiff`].
     pub fn open_with_limits(path: &Path, limits: Limits) -> Result<Slide> {
+        if path.is_dir() {
+            return dicom::open_folder(path, limits);
+        }
         if let Some((file, first_ifd)) = ifd::TiffFile::open(path)? {
             return Self::open_tiff(file, first_ifd, limits);
+        }
+        if dicom::sniff(path)? {
+            return dicom::open(path, limits);
         }
         let mut header = [0u8; 8];
         {
@@ -355,6 +376,7 @@ impl Slide {
                 compression: r.dir.compression_name(),
                 samples: r.dir.sample_description(),
                 planar_configuration: r.dir.planar_name().to_string(),
+                frames: None,
             })
             .collect();
         let associated = contents
@@ -441,6 +463,7 @@ impl Slide {
                 compression: compression.to_string(),
                 samples: "8-bit RGB".to_string(),
                 planar_configuration: "chunky".to_string(),
+                frames: None,
             }],
             associated: Vec::new(),
             mpp: MppState::Missing,
@@ -534,7 +557,7 @@ impl Slide {
     pub fn is_bigtiff(&self) -> bool {
         match &self.backend {
             Backend::Tiff(t) => t.file.layout.big,
-            Backend::Raster(_) => false,
+            _ => false,
         }
     }
 
@@ -550,6 +573,7 @@ impl Slide {
                 .iter()
                 .find(|(k, _)| *k == kind)
                 .map(|(_, d)| (t, d)),
+            Backend::Dicom(d) => return d.read_associated(kind, &self.path),
             Backend::Raster(_) => None,
         };
         match found {
@@ -707,6 +731,7 @@ impl Slide {
         match &self.backend {
             Backend::Raster(img) => Ok(crop_with_white(img, x, y, width, height)),
             Backend::Tiff(t) => t.read_region(level, (x, y), (width, height)),
+            Backend::Dicom(d) => d.read_region(level, (x, y), (width, height)),
         }
     }
 }

@@ -7,6 +7,7 @@ mod classifier;
 mod cli;
 mod count;
 mod detect;
+mod dicom;
 mod hotspot;
 mod house;
 mod report;
