@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::config::AnalysisOptions;
 use crate::error::{Error, Result};
 
-/// File name extensions (lower case) taken as slides when a folder is given.
-pub const SLIDE_EXTENSIONS: [&str; 7] = ["svs", "tif", "tiff", "btf", "png", "jpg", "jpeg"];
+/// File name extensions (lower case) taken as slides when a folder is given. A folder
+/// holding more than one `.dcm` file is one DICOM series (each instance a pyramid level,
+/// label or overview), taken as one slide; a lone `.dcm` file is a slide by itself.
+pub const SLIDE_EXTENSIONS: [&str; 8] = ["svs", "tif", "tiff", "btf", "dcm", "png", "jpg", "jpeg"];
 
 /// How folders given as inputs are searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,11 @@ fn has_slide_extension(path: &Path) -> bool {
         .is_some_and(|e| SLIDE_EXTENSIONS.contains(&e.as_str()))
 }
 
+fn is_dicom_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("dcm"))
+}
+
 fn from_paths(inputs: &[PathBuf], walk: Walk, base: &AnalysisOptions) -> Result<Vec<SlideJob>> {
     let job = |slide: PathBuf, out_rel: PathBuf| SlideJob {
         slide,
@@ -148,6 +155,8 @@ fn from_paths(inputs: &[PathBuf], walk: Walk, base: &AnalysisOptions) -> Result<
             Walk::Flat => 1,
             Walk::Recursive => usize::MAX,
         };
+        // DICOM instances by folder: more than one in a folder is one series (one slide).
+        let mut dicom: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
         for entry in walkdir::WalkDir::new(input).min_depth(1).max_depth(depth) {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(input).to_path_buf();
@@ -157,10 +166,29 @@ fn from_paths(inputs: &[PathBuf], walk: Walk, base: &AnalysisOptions) -> Result<
             if !entry.file_type().is_file() || !has_slide_extension(path) {
                 continue;
             }
+            if is_dicom_file(path) {
+                let folder = path.parent().unwrap_or(input).to_path_buf();
+                dicom.entry(folder).or_default().push(path.to_path_buf());
+                continue;
+            }
             // The output tree mirrors the input tree: sub/folder/a.svs -> sub/folder/a/.
             let rel = path.strip_prefix(input).unwrap_or(path);
             let out_rel = rel.with_file_name(stem_of(path));
             jobs.push(job(path.to_path_buf(), out_rel));
+        }
+        for (folder, files) in dicom {
+            if let [one] = files.as_slice() {
+                let rel = one.strip_prefix(input).unwrap_or(one);
+                jobs.push(job(one.clone(), rel.with_file_name(stem_of(one))));
+            } else {
+                // The series folder is the slide; its output folder is named after it
+                // (the input folder itself: after the input's name).
+                let out_rel = match folder.strip_prefix(input) {
+                    Ok(rel) if !rel.as_os_str().is_empty() => rel.to_path_buf(),
+                    _ => PathBuf::from(stem_of(&folder)),
+                };
+                jobs.push(job(folder, out_rel));
+            }
         }
     }
     if jobs.is_empty() {
@@ -357,5 +385,53 @@ mod tests {
             outs,
             [PathBuf::from("b"), PathBuf::from("case1/deep/a")].to_vec()
         );
+    }
+
+    #[test]
+    fn a_folder_of_dicom_instances_is_one_slide_and_a_lone_dcm_file_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("series1")).unwrap();
+        std::fs::create_dir_all(dir.path().join("single")).unwrap();
+        for f in [
+            "series1/level0.dcm",
+            "series1/level1.DCM",
+            "series1/label.dcm",
+            "single/s.dcm",
+        ] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("b.tif"), b"x").unwrap();
+        let inputs = [dir.path().to_path_buf()];
+        let all = plan(
+            &Source::Paths(&inputs, Walk::Recursive),
+            &AnalysisOptions::default(),
+        )
+        .unwrap();
+        let got: Vec<_> = all
+            .iter()
+            .map(|j| {
+                (
+                    j.slide.strip_prefix(dir.path()).unwrap().to_path_buf(),
+                    j.out_rel.clone(),
+                )
+            })
+            .collect();
+        let want = [
+            ("b.tif", "b"),
+            ("series1", "series1"),
+            ("single/s.dcm", "single/s"),
+        ]
+        .map(|(a, b)| (PathBuf::from(a), PathBuf::from(b)));
+        assert_eq!(got, want.to_vec());
+        // The series folder given as the input itself: one slide named after it.
+        let inputs = [dir.path().join("series1")];
+        let one = plan(
+            &Source::Paths(&inputs, Walk::Flat),
+            &AnalysisOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].slide, dir.path().join("series1"));
+        assert_eq!(one[0].out_rel, PathBuf::from("series1"));
     }
 }

@@ -29,15 +29,12 @@ pub fn fingerprint(slide: &Path, options: &AnalysisOptions, model_sha256: &str) 
         options: &'a AnalysisOptions,
         model_sha256: &'a str,
     }
-    let meta = std::fs::metadata(slide).ok();
+    let (slide_bytes, slide_modified_ns) = stamp(slide);
     let made = Made {
         version: env!("CARGO_PKG_VERSION"),
         slide: slide.display().to_string(),
-        slide_bytes: meta.as_ref().map(|m| m.len()),
-        slide_modified_ns: meta
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos()),
+        slide_bytes,
+        slide_modified_ns,
         options,
         model_sha256,
     };
@@ -46,6 +43,33 @@ pub fn fingerprint(slide: &Path, options: &AnalysisOptions, model_sha256: &str) 
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Size in bytes and last modification (ns since 1970) of a slide file; of a slide folder
+/// (a DICOM series), the sum of its files' sizes and the latest of their modifications.
+fn stamp(slide: &Path) -> (Option<u64>, Option<u128>) {
+    let of = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+    };
+    let Ok(meta) = std::fs::metadata(slide) else {
+        return (None, None);
+    };
+    if !meta.is_dir() {
+        return (Some(meta.len()), of(&meta));
+    }
+    let (mut bytes, mut latest) = (0u64, None::<u128>);
+    for entry in std::fs::read_dir(slide).into_iter().flatten().flatten() {
+        if let Ok(m) = entry.metadata() {
+            if m.is_file() {
+                bytes += m.len();
+                latest = latest.max(of(&m));
+            }
+        }
+    }
+    (Some(bytes), latest)
 }
 
 /// The completion record of one slide.
