@@ -17,3 +17,4 @@ mod synth;
 mod tiff_corpus;
 mod tiff_quirks;
 mod trust;
+mod vendor;
