@@ -114,36 +114,57 @@ fn cmu1_detections_agree() {
     let progress = Progress::new(ProgressMode::Hidden, "");
     let run = |s: &Slide| analyse_slide(s, &cfg, &progress).unwrap().report;
     let (n, o) = (run(&native), run(&os));
-    let mitoses = |r: &mitocount::report::Report| -> Vec<(f64, f64)> {
+    let mitoses = |r: &mitocount::report::Report| {
         r.detections
             .iter()
             .filter(|d| d.class == DetectionClass::MitoticFigure)
-            .map(|d| (d.x_px, d.y_px))
-            .collect()
+            .count()
     };
-    let (mn, mo) = (mitoses(&n), mitoses(&o));
     println!(
-        "CMU-1: native {} detections, {} mitoses; OpenSlide {} detections, {} mitoses",
+        "CMU-1: native {} candidates listed, {} mitoses; OpenSlide {} candidates, {} mitoses",
         n.detections.len(),
-        mn.len(),
+        mitoses(&n),
         o.detections.len(),
-        mo.len()
+        mitoses(&o)
     );
-    assert_eq!(
-        mn.len(),
-        mo.len(),
-        "mitoses: native {mn:?}, OpenSlide {mo:?}"
-    );
-    for ((xa, ya), (xb, yb)) in mn.iter().zip(&mo) {
-        assert!(
-            (xa - xb).abs() <= 2.0 && (ya - yb).abs() <= 2.0,
-            "{mn:?} vs {mo:?}"
-        );
+    assert_eq!(mitoses(&n), mitoses(&o));
+    assert_eq!(n.hotspot, o.hotspot);
+    // Every candidate listed (score >= 0.01) by one reader is found by the other within
+    // 1 px with a score within 0.02, except a few low scorers: on CMU-1, 9 of the 859
+    // native ones (scores 0.010-0.070) and 3 of the 853 OpenSlide ones (0.010-0.199), where
+    // pixels differing by 1 grey level move a blob's centre by 2 px or more, or across the
+    // detector's cut-offs, and the classifier's patch with it (0.027 became 0.199). None
+    // comes near the mitosis threshold (0.66): those below half of it are allowed, 2 %.
+    let unmatched = |a: &mitocount::report::Report, b: &mitocount::report::Report| {
+        a.detections
+            .iter()
+            .filter(|d| {
+                !b.detections.iter().any(|e| {
+                    (d.x_px - e.x_px).abs() <= 1.0
+                        && (d.y_px - e.y_px).abs() <= 1.0
+                        && (d.score - e.score).abs() <= 0.02
+                })
+            })
+            .map(|d| {
+                let near = b
+                    .detections
+                    .iter()
+                    .min_by(|p, q| {
+                        let dp = (p.x_px - d.x_px).hypot(p.y_px - d.y_px);
+                        let dq = (q.x_px - d.x_px).hypot(q.y_px - d.y_px);
+                        dp.total_cmp(&dq)
+                    })
+                    .map(|e| ((e.x_px - d.x_px).hypot(e.y_px - d.y_px), e.score));
+                (d.score, near)
+            })
+            .collect::<Vec<_>>()
+    };
+    for (name, lost) in [
+        ("native", unmatched(&n, &o)),
+        ("OpenSlide", unmatched(&o, &n)),
+    ] {
+        println!("{name} candidates without a match: {lost:?}");
+        assert!(lost.len() * 50 <= n.detections.len(), "{name}: {lost:?}");
+        assert!(lost.iter().all(|&(s, _)| s < 0.33), "{name}: {lost:?}");
     }
-    // Candidates listed (score >= 0.01): the same within one or two near the threshold.
-    let (cn, co) = (n.detections.len() as i64, o.detections.len() as i64);
-    assert!(
-        (cn - co).abs() <= 2.max(cn / 50),
-        "candidates: native {cn}, OpenSlide {co}"
-    );
 }

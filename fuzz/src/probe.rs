@@ -15,10 +15,10 @@ use mitocount::pipeline::probe::{probe_config, probe_limits, probe_slide};
 
 fn main() {
     let cfg = probe_config().expect("the probe's analysis options are valid");
-    // One worker thread: afl runs one process per core.
-    let threads = mitocount::config::Config::new(Some(1), mitocount::config::ProgressMode::Hidden)
-        .expect("one thread is a valid thread count");
-    let pool = mitocount::pipeline::thread_pool(&threads).expect("a one-thread pool starts");
+    // One worker thread: afl runs one process per core. The global pool is made on first
+    // use, after afl's fork server has forked (a pool made before the fork would have no
+    // threads in the child, and every input would hang).
+    std::env::set_var("RAYON_NUM_THREADS", "1");
     let dir = std::path::Path::new("/dev/shm");
     let dir = if dir.is_dir() {
         dir.to_path_buf()
@@ -28,7 +28,7 @@ fn main() {
     let input = dir.join(format!("mitocount-fuzz-{}.bin", std::process::id()));
     afl::fuzz!(|data: &[u8]| {
         if std::fs::write(&input, data).is_ok() {
-            let _ = pool.install(|| probe_slide(&input, probe_limits(), &cfg));
+            let _ = probe_slide(&input, probe_limits(), &cfg);
         }
     });
 }
