@@ -262,6 +262,7 @@ fn info_text(info: &SlideInfo) -> String {
     let format = match info.format {
         SlideFormat::AperioSvs => "Aperio SVS",
         SlideFormat::Tiff => "TIFF",
+        SlideFormat::OpenSlide => "read through OpenSlide",
         SlideFormat::Png => "PNG",
         SlideFormat::Jpeg => "JPEG",
         SlideFormat::Dicom => "DICOM whole-slide image",
@@ -287,6 +288,7 @@ fn info_text(info: &SlideInfo) -> String {
     let source = |src: Option<MppSource>| match src {
         Some(MppSource::AperioDescription) => "Aperio ImageDescription",
         Some(MppSource::TiffResolution) => "TIFF resolution tags",
+        Some(MppSource::OpenSlideProperty) => "OpenSlide openslide.mpp-x",
         Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
         Some(MppSource::Override) => "--mpp",
         Some(MppSource::DicomPixelSpacing) => "DICOM PixelSpacing",

@@ -3,6 +3,7 @@
 
 mod analyse;
 mod batch;
+pub mod probe;
 mod progress;
 
 pub use analyse::{analyse_slide, write_analysis, Analysis};

@@ -502,6 +502,7 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
             let name = match slide.format() {
                 SlideFormat::AperioSvs => "Aperio SVS",
                 SlideFormat::Tiff => "TIFF",
+                SlideFormat::OpenSlide => "read through OpenSlide",
                 SlideFormat::Png => "PNG",
                 SlideFormat::Jpeg => "JPEG",
                 SlideFormat::Dicom => "DICOM WSI",
@@ -518,6 +519,7 @@ fn slide_info(slide: &Slide, mpp: Mpp) -> SlideInfo {
         mpp_source: match slide.mpp_source() {
             Some(MppSource::AperioDescription) => "Aperio ImageDescription",
             Some(MppSource::TiffResolution) => "TIFF resolution tags",
+            Some(MppSource::OpenSlideProperty) => "OpenSlide openslide.mpp-x",
             Some(MppSource::OmeXml) => "OME-XML PhysicalSizeX",
             Some(MppSource::Override) => "given with --mpp",
             Some(MppSource::DicomPixelSpacing) => "DICOM PixelSpacing",

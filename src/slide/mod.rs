@@ -58,8 +58,14 @@ mod ifd;
 
 pub(crate) use ifd::tag as tiff_tags;
 mod metadata;
+mod pixels;
+use pixels::block_means;
+pub use pixels::crop_with_white;
+#[cfg(feature = "openslide")]
+mod openslide;
 mod samples;
 mod tiff;
+mod vendor;
 
 /// Bounds on what a slide may make the reader allocate, and the tile cache size.
 ///
@@ -102,6 +108,8 @@ pub enum SlideFormat {
     AperioSvs,
     /// Any other tiled or striped TIFF (classic or BigTIFF), pyramidal or not.
     Tiff,
+    /// Another scanner's format, read through OpenSlide (cargo feature `openslide`).
+    OpenSlide,
     /// A PNG image, read whole as a one-level slide.
     Png,
     /// A JPEG image, read whole as a one-level slide.
@@ -118,6 +126,8 @@ pub enum MppSource {
     AperioDescription,
     /// TIFF XResolution/YResolution with ResolutionUnit (cm or inch).
     TiffResolution,
+    /// OpenSlide's `openslide.mpp-x` property (cargo feature `openslide`).
+    OpenSlideProperty,
     /// OME-XML `PhysicalSizeX` (in µm or with `PhysicalSizeXUnit`).
     OmeXml,
     /// Given by the user (`--mpp`).
@@ -223,36 +233,6 @@ pub struct Overview {
     pub level: usize,
 }
 
-/// Means (rounded) of the `k` x `k` pixel cells of `region`, `bw` x `bh` cells, the last
-/// row and column of cells cut by the region's edge; interleaved RGB8, row by row.
-fn block_means(region: &image::RgbImage, k: usize, bw: usize, bh: usize) -> Vec<u8> {
-    let (rw, rh) = (region.width() as usize, region.height() as usize);
-    // Column sums over a row of cells (a plain add of rows, which vectorises), then the
-    // k columns of each cell.
-    let mut column_sums = vec![0u32; rw * 3];
-    let mut means = Vec::with_capacity(bw * bh * 3);
-    for oy in 0..bh {
-        column_sums.fill(0);
-        let (sy0, sy1) = (oy * k, ((oy + 1) * k).min(rh));
-        for row in region.as_raw()[sy0 * rw * 3..sy1 * rw * 3].chunks_exact(rw * 3) {
-            for (sum, &v) in column_sums.iter_mut().zip(row) {
-                *sum += u32::from(v);
-            }
-        }
-        for (ox, cell) in column_sums.chunks(k * 3).take(bw).enumerate() {
-            let mut sum = [0u64; 3];
-            for px in cell.chunks_exact(3) {
-                for c in 0..3 {
-                    sum[c] += u64::from(px[c]);
-                }
-            }
-            let n = (((ox + 1) * k).min(rw) - ox * k) as u64 * (sy1 - sy0) as u64;
-            means.extend(sum.map(|v| ((v + n / 2) / n) as u8));
-        }
-    }
-    means
-}
-
 /// Bytes of decoded pixels one overview block may take (bounds its memory: one block
 /// per worker thread at a time).
 const OVERVIEW_BLOCK_BYTES: u64 = 32 << 20;
@@ -271,6 +251,9 @@ pub struct Slide {
 }
 
 enum Backend {
+    /// Another scanner's slide read through OpenSlide.
+    #[cfg(feature = "openslide")]
+    OpenSlide(Box<openslide::OpenSlideBackend>),
     /// A PNG or JPEG decoded whole at open time.
     Raster(image::RgbImage),
     /// A TIFF read chunk by chunk through a shared cache.
@@ -322,6 +305,9 @@ impl Slide {
         if path.is_dir() {
             return dicom::open_folder(path, limits);
         }
+        if let Some(found) = vendor::Vendor::detect(path)? {
+            return vendor::open(path, found, limits);
+        }
         if let Some((file, first_ifd)) = ifd::TiffFile::open(path)? {
             return Self::open_tiff(file, first_ifd, limits);
         }
@@ -338,7 +324,7 @@ impl Slide {
                     path: path.to_path_buf(),
                     reason: format!(
                         "file is {n} bytes long, too short to be an image; expected an \
-                         SVS, TIFF, PNG or JPEG file"
+                         SVS, TIFF, DICOM, PNG or JPEG file"
                     ),
                 });
             }
@@ -567,6 +553,12 @@ impl Slide {
     /// [`Error::InvalidOption`] when the slide has no such image; [`Error::Unsupported`]
     /// or [`Error::MalformedTiff`] when it cannot be decoded.
     pub fn read_associated(&self, kind: AssociatedKind) -> Result<image::RgbImage> {
+        #[cfg(feature = "openslide")]
+        if let Backend::OpenSlide(o) = &self.backend {
+            if let Some(found) = o.read_associated(&self.path, kind) {
+                return found;
+            }
+        }
         let found = match &self.backend {
             Backend::Tiff(t) => t
                 .associated
@@ -574,7 +566,7 @@ impl Slide {
                 .find(|(k, _)| *k == kind)
                 .map(|(_, d)| (t, d)),
             Backend::Dicom(d) => return d.read_associated(kind, &self.path),
-            Backend::Raster(_) => None,
+            _ => None,
         };
         match found {
             Some((t, d)) => tiff::read_whole(&t.file, d, &t.limits),
@@ -729,6 +721,8 @@ impl Slide {
             ));
         }
         match &self.backend {
+            #[cfg(feature = "openslide")]
+            Backend::OpenSlide(o) => o.read_region(&self.path, level, (x, y), (width, height)),
             Backend::Raster(img) => Ok(crop_with_white(img, x, y, width, height)),
             Backend::Tiff(t) => t.read_region(level, (x, y), (width, height)),
             Backend::Dicom(d) => d.read_region(level, (x, y), (width, height)),
@@ -816,32 +810,4 @@ fn blit(
         let t = (((yy - oy) * out_w + (x0 - ox)) * 3) as usize;
         dst[t..t + row_bytes].copy_from_slice(&chunk.rgb[s..s + row_bytes]);
     }
-}
-
-/// Copies a rectangle of `src` into a new image, white outside `src` (as
-/// [`Slide::read_region`] does outside a slide).
-pub fn crop_with_white(
-    src: &image::RgbImage,
-    x: i64,
-    y: i64,
-    width: u32,
-    height: u32,
-) -> image::RgbImage {
-    let mut out = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
-    let x0 = x.max(0);
-    let y0 = y.max(0);
-    let x1 = (x + i64::from(width)).min(sw);
-    let y1 = (y + i64::from(height)).min(sh);
-    if x0 >= x1 || y0 >= y1 {
-        return out;
-    }
-    let row_bytes = ((x1 - x0) * 3) as usize;
-    for sy in y0..y1 {
-        let src_off = ((sy * sw + x0) * 3) as usize;
-        let dst_off = (((sy - y) * i64::from(width) + (x0 - x)) * 3) as usize;
-        out.as_mut()[dst_off..dst_off + row_bytes]
-            .copy_from_slice(&src.as_raw()[src_off..src_off + row_bytes]);
-    }
-    out
 }

@@ -18,3 +18,4 @@ mod synth;
 mod tiff_corpus;
 mod tiff_quirks;
 mod trust;
+mod vendor;
