@@ -96,6 +96,7 @@ impl Slide {
                 compression: format!("read by OpenSlide ({vendor})"),
                 samples: "8-bit RGB".to_string(),
                 planar_configuration: "chunky".to_string(),
+                frames: None,
             });
             backend.downsamples.push(ds);
             backend.sizes.push((size.w, size.h));
