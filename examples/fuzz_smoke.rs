@@ -360,6 +360,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (mut ok, mut rejected, mut panics, mut slowest) =
         (0u64, 0u64, Vec::new(), (0.0, String::new()));
+    // The input whose analysis raised the live heap most, and by how much (bytes).
+    let mut heaviest = (0usize, String::new());
     let mut n = 0usize;
     // Every seed once as it is, then mutants of seeds in turn until the time is up.
     while n < seeds.len() || start.elapsed().as_secs_f64() < args.seconds {
@@ -382,7 +384,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             };
         }
         let t = Instant::now();
+        let live_before = LIVE.load(Ordering::Relaxed);
+        let peak_before = PEAK.swap(live_before, Ordering::Relaxed);
         let result = std::panic::catch_unwind(|| probe_slide(&input, limits, &cfg));
+        let rise = PEAK.load(Ordering::Relaxed).saturating_sub(live_before);
+        PEAK.fetch_max(peak_before, Ordering::Relaxed);
+        if rise > heaviest.0 {
+            heaviest = (rise, what.clone());
+            std::fs::copy(&input, args.out.join(format!("heaviest.{ext}")))?;
+        }
         let took_s = t.elapsed().as_secs_f64();
         if took_s > slowest.0 {
             slowest = (took_s, what.clone());
@@ -404,7 +414,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "fuzz_smoke: seed {}, {} seeds, {n} inputs in {:.1} s: {ok} read, {rejected} rejected \
-         with an error, {} panics; slowest {:.2} s ({}); peak live heap {} MiB (limit {})",
+         with an error, {} panics; slowest {:.2} s ({}); peak live heap {} MiB (limit {}); \
+         heaviest input +{} MiB ({}, kept as heaviest.*)",
         args.seed,
         seeds.len(),
         start.elapsed().as_secs_f64(),
@@ -412,7 +423,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         slowest.0,
         slowest.1,
         PEAK.load(Ordering::Relaxed) >> 20,
-        args.max_heap_mib
+        args.max_heap_mib,
+        heaviest.0 >> 20,
+        heaviest.1
     );
     if panics.is_empty() {
         Ok(())

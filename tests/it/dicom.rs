@@ -252,6 +252,50 @@ fn jpeg_fixture() -> Fixture {
     fx
 }
 
+/// The committed DICOM fixture (`tests/data/slides/dicom-tiled-full-jpeg.dcm`, a seed of the
+/// fuzz smoke run and the afl corpus) is what `jpeg_fixture` writes; with
+/// MITOCOUNT_WRITE_FIXTURES=1 this test (re)writes it.
+#[test]
+fn committed_dicom_seed_is_the_jpeg_fixture() {
+    let committed = repo("tests/data/slides/dicom-tiled-full-jpeg.dcm");
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("seed.dcm");
+    jpeg_fixture().write(&fresh);
+    if std::env::var_os("MITOCOUNT_WRITE_FIXTURES").is_some() {
+        std::fs::copy(&fresh, &committed).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(&committed).unwrap(),
+        std::fs::read(&fresh).unwrap(),
+        "{} differs from what jpeg_fixture writes; rerun with MITOCOUNT_WRITE_FIXTURES=1",
+        committed.display()
+    );
+    let slide = Slide::open(&committed).unwrap();
+    assert_eq!(slide.levels()[0].width_px, 400);
+}
+
+/// A fuzz finding (tests/data/fuzz/README.md): a value whose declared length runs past the
+/// end of the file is refused by the allocation-free walk, before dicom-rs would allocate
+/// the declared 1.6 GB.
+#[test]
+fn a_value_longer_than_the_file_is_refused_before_it_is_read() {
+    let path = repo("tests/data/fuzz/dicom-value-longer-than-file.dcm");
+    let err = Slide::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("dicom-value-longer-than-file.dcm")
+            && err.contains("(0028,C800)")
+            && err.contains("declares 1606411979 value bytes"),
+        "{err}"
+    );
+    // The same in the file meta group, whose element has an unknown VR (4-byte length).
+    let path = repo("tests/data/fuzz/dicom-meta-value-longer-than-file.dcm");
+    let err = Slide::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("file meta element (0002,0010)") && err.contains("declares 775040561"),
+        "{err}"
+    );
+}
+
 #[test]
 fn tiled_full_jpeg_reads_like_its_source_with_pixel_spacing() {
     let dir = tempfile::tempdir().unwrap();

@@ -171,6 +171,67 @@ fn pixel_spacing_um(group: &InMemDicomObject) -> Option<f64> {
 }
 
 /// Reads an instance's data set (up to the pixel data) and locates its frames.
+/// Checks that every element of the file meta group (0002,xxxx; explicit VR little endian,
+/// PS3.10 7.1) fits in the file, before dicom-rs reads it: dicom-rs allocates a value's
+/// declared length before reading it, so a damaged length in a small file would cost
+/// gigabytes. Written by hand: the group's element headers are a fixed 8 or 12 bytes.
+fn check_meta_lengths(path: &Path, file: &mut File, magic_at: u64, file_len: u64) -> Result<()> {
+    const MAX_META_BYTES: u64 = 1 << 20;
+    let mut at = if magic_at == 128 { 132 } else { 0 };
+    let mut buf = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    (&mut *file)
+        .take(MAX_META_BYTES.min(file_len))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    // dicom-rs reads elements as meta elements up to the end that (0002,0000) group length
+    // states, whatever their group; without one, while the group is 0002.
+    let mut group_end: Option<u64> = None;
+    loop {
+        let Some(h) = buf.get(at as usize..at as usize + 8) else {
+            return Ok(()); // the end of what was read: dicom-rs reports a short file
+        };
+        let in_group = u16::from_le_bytes([h[0], h[1]]) == 0x0002;
+        if !in_group && group_end.is_none_or(|end| at >= end) {
+            return Ok(());
+        }
+        if in_group && h[2..4] == [0, 0] && &h[4..6] == b"UL" {
+            if let Some(v) = buf.get(at as usize + 8..at as usize + 12) {
+                let len = u64::from(u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                group_end = Some(at + 12 + len);
+            }
+        }
+        let vr = [h[4], h[5]];
+        // VRs with a 2-byte length (PS3.5 7.1.2); any other, unknown ones included (as
+        // dicom-rs reads them), has 2 reserved bytes and a 4-byte length.
+        let short = [
+            b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
+            b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+        ];
+        let (len, header) = if !short.contains(&&vr) {
+            let Some(l) = buf.get(at as usize + 8..at as usize + 12) else {
+                return Ok(());
+            };
+            (u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]])), 12)
+        } else {
+            (u64::from(u16::from_le_bytes([h[6], h[7]])), 8)
+        };
+        let end = at + header + len;
+        if end > file_len || end > MAX_META_BYTES {
+            return Err(malformed(
+                path,
+                format!(
+                    "file meta element (0002,{:04X}) at byte {at} declares {len} value bytes, \
+                     but the file ends at byte {file_len}",
+                    u16::from_le_bytes([h[2], h[3]])
+                ),
+            ));
+        }
+        at = end;
+    }
+}
+
 pub(crate) fn read_instance(path: &Path, limits: &Limits) -> Result<Instance> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -184,6 +245,7 @@ pub(crate) fn read_instance(path: &Path, limits: &Limits) -> Result<Instance> {
     } else {
         0
     };
+    check_meta_lengths(path, &mut file, magic_at, file_len)?;
     file.seek(SeekFrom::Start(magic_at))
         .map_err(|e| Error::io(path, e))?;
     let mut counting = Counting {
@@ -221,6 +283,8 @@ pub(crate) fn read_instance(path: &Path, limits: &Limits) -> Result<Instance> {
             format!("transfer syntax {}", ts_name(&ts_uid)),
         ));
     };
+    // First the allocation-free walk, which also refuses values longer than the file.
+    let located = pixels::locate(path, data_set_at, ts)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
@@ -328,7 +392,6 @@ pub(crate) fn read_instance(path: &Path, limits: &Limits) -> Result<Instance> {
         )
     };
 
-    let located = pixels::locate(path, data_set_at, ts)?;
     let ranges = match (located, codec) {
         (PixelData::Native { offset, len }, FrameCodec::Native { .. }) => {
             pixels::native_frames((path, file_len), (offset, len), n_frames, frame_bytes)?

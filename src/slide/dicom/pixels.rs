@@ -63,9 +63,14 @@ fn malformed(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// Finds the top-level Pixel Data element of the data set that starts at `data_set_at`
-/// (just after the file meta group), in transfer syntax `ts`.
+/// (just after the file meta group), in transfer syntax `ts`. Every value before it must
+/// fit in the file: dicom-rs allocates a value's declared length before reading it, so a
+/// damaged length (a 90 KB file declaring a 1.6 GB value) would cost that much memory in
+/// [`super::instance::read_instance`]'s later full read; this walk, which allocates
+/// nothing for values, runs first and refuses such a file.
 pub(crate) fn locate(path: &Path, data_set_at: u64, ts: &TransferSyntax) -> Result<PixelData> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut source = BufReader::new(file);
     source
         .seek(SeekFrom::Start(data_set_at))
@@ -103,6 +108,20 @@ pub(crate) fn locate(path: &Path, data_set_at: u64, ts: &TransferSyntax) -> Resu
                 }
             }
             LazyDataToken::LazyValue { header, decoder } => {
+                let at = decoder.position();
+                if let Some(len) = header.len.get() {
+                    if at.saturating_add(u64::from(len)) > file_len {
+                        return Err(malformed(
+                            path,
+                            format!(
+                                "element ({:04X},{:04X}) at byte {at} declares {len} value \
+                                 bytes, but the file ends at byte {file_len}",
+                                header.tag.group(),
+                                header.tag.element()
+                            ),
+                        ));
+                    }
+                }
                 if depth == 0 && header.tag == tags::PIXEL_DATA {
                     let offset = decoder.position();
                     let len = native_header.unwrap_or(0);
