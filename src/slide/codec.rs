@@ -335,18 +335,7 @@ pub(crate) fn decode_jpeg2000(
     }
     let mut rgb = decoded.data_u8();
     if space == J2kSpace::YCbCr && !subsampled {
-        for px in rgb.chunks_exact_mut(3) {
-            let (y, cb, cr) = (
-                f32::from(px[0]),
-                f32::from(px[1]) - 128.0,
-                f32::from(px[2]) - 128.0,
-            );
-            px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
-            px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
-                .round()
-                .clamp(0.0, 255.0) as u8;
-            px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
-        }
+        rgb.chunks_exact_mut(3).for_each(ybr_to_rgb);
     }
     rgb.truncate(chunk_w as usize * rows as usize * 3);
     Ok(Chunk {
@@ -354,6 +343,21 @@ pub(crate) fn decode_jpeg2000(
         height: rows,
         rgb,
     })
+}
+
+/// Full-range Y, Cb, Cr to R, G, B in place, one pixel (the BT.601 / JFIF matrix, as the
+/// JPEG decoder uses; DICOM's YBR_FULL, PS3.3 C.7.6.3.1.2, is the same).
+pub(crate) fn ybr_to_rgb(px: &mut [u8]) {
+    let (y, cb, cr) = (
+        f32::from(px[0]),
+        f32::from(px[1]) - 128.0,
+        f32::from(px[2]) - 128.0,
+    );
+    px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
+    px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+        .round()
+        .clamp(0.0, 255.0) as u8;
+    px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
 }
 
 #[cfg(test)]

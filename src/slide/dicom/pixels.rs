@@ -19,7 +19,7 @@ use dicom_parser::StatefulDecode;
 use dicom_transfer_syntax_registry::TransferSyntax;
 
 use crate::error::{Error, Result};
-use crate::slide::codec::{decode_jpeg2000, decode_jpeg_frame, Chunk, J2kSpace};
+use crate::slide::codec::{decode_jpeg2000, decode_jpeg_frame, ybr_to_rgb, Chunk, J2kSpace};
 use crate::slide::dir::Photometric;
 use crate::slide::ifd::read_exact_at;
 use crate::slide::Limits;
@@ -351,21 +351,6 @@ pub(crate) fn native_frames(
     Ok((0..frames)
         .map(|i| vec![(offset + i * frame_bytes, frame_bytes)].into_boxed_slice())
         .collect())
-}
-
-/// Full-range Y, Cb, Cr to R, G, B (PS3.3 C.7.6.3.1.2, YBR_FULL; the BT.601 / JFIF
-/// matrix, as the JPEG decoder uses).
-fn ybr_to_rgb(px: &mut [u8]) {
-    let (y, cb, cr) = (
-        f32::from(px[0]),
-        f32::from(px[1]) - 128.0,
-        f32::from(px[2]) - 128.0,
-    );
-    px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
-    px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
-        .round()
-        .clamp(0.0, 255.0) as u8;
-    px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
 }
 
 /// Decodes one frame of `size` px (Columns x Rows) to RGB8.
