@@ -338,15 +338,16 @@ def main():
                          "each mining the negatives the model so far scores highest")
     ap.add_argument("--limit", type=int, default=0, help="smoke test: use only this many patches")
     ap.add_argument("--arch", choices=sorted(ARCHS), default="wide")
+    ap.add_argument("--seed", type=int, default=SEED, help="random seed (the shipped model's is the default)")
     args = ap.parse_args()
     epochs_1, epochs_2 = args.epochs
     global INPUT, CHANNELS, STRIDES, POOL_AFTER
     INPUT, CHANNELS, STRIDES, POOL_AFTER = ARCHS[args.arch]
     torch.set_num_threads(args.threads)
-    torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
-    pyrng = random.Random(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    pyrng = random.Random(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
     logf = open(os.path.join(args.data, "train.log"), "w")
 
     def log(msg):
@@ -423,7 +424,7 @@ def main():
         "input_offset": INPUT_OFFSET, "input_scale": INPUT_SCALE,
         "layers": json.dumps([{"op": "conv", "name": f"conv{i}", "stride": s, "pool_after": p}
                               for i, (s, p) in enumerate(zip(STRIDES, POOL_AFTER))]),
-        "threshold": chosen, "seed": SEED, "arch": args.arch,
+        "threshold": chosen, "seed": args.seed, "arch": args.arch,
     }
     os.makedirs(os.path.dirname(args.model) or ".", exist_ok=True)
     sha = fold_and_save(model, args.model, meta)
