@@ -94,6 +94,40 @@ def score_mosaic(truth, calls, scale, mpp):
     return hits, unmatched, on_other, far, area_um2, rows
 
 
+def _bisect(f, lo, hi, want):
+    """The x in [lo, hi] where the decreasing function f crosses want."""
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if f(mid) > want:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def poisson_interval(k, alpha=0.05):
+    """Exact (Garwood 1936) two-sided interval for a Poisson mean, k events seen."""
+    def cdf(j, mu):  # P(X <= j)
+        return sum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1)) for i in range(j + 1)) if mu > 0 else 1.0
+    lo = 0.0 if k == 0 else _bisect(lambda mu: -(1 - cdf(k - 1, mu)), 0.0, k + 50.0, -alpha / 2)
+    hi = _bisect(lambda mu: cdf(k, mu), 0.0, k + 50.0 + 10 * math.sqrt(k + 1), alpha / 2)
+    return lo, hi
+
+
+def binomial_interval(k, n, alpha=0.05):
+    """Exact (Clopper & Pearson 1934) two-sided interval for a proportion, k of n."""
+    def cdf(j, p):  # P(X <= j)
+        if p <= 0:
+            return 1.0
+        if p >= 1:
+            return 1.0 if j >= n else 0.0
+        return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                            + i * math.log(p) + (n - i) * math.log1p(-p)) for i in range(j + 1))
+    lo = 0.0 if k == 0 else _bisect(lambda p: -(1 - cdf(k - 1, p)), 0.0, 1.0, -alpha / 2)
+    hi = 1.0 if k == n else _bisect(lambda p: cdf(k, p), 0.0, 1.0, alpha / 2)
+    return lo, hi
+
+
 def mosaics(binary, folder, out, scale, split="test"):
     mpp = 0.25 / scale
     tot = {"crops": 0, "hits": 0, "unmatched": 0, "on_other": 0, "far": 0, "area_um2": 0.0, "atypical": 0,
@@ -119,9 +153,16 @@ def mosaics(binary, folder, out, scale, split="test"):
         tot["area_um2"] += a
         tot["atypical"] += sum(r[1] == "atypical" for r in rows)
         tot["atypical_hits"] += sum(r[1] == "atypical" and r[2] for r in rows)
+    area_mm2 = tot["area_um2"] / 1e6
+    r_lo, r_hi = binomial_interval(tot["hits"], tot["crops"]) if tot["crops"] else (0.0, 1.0)
+    u_lo, u_hi = poisson_interval(tot["unmatched"])
     return {
         "crops": tot["crops"],
+        "area_mm2": round(area_mm2, 4),
         "recall": round(tot["hits"] / max(tot["crops"], 1), 4),
+        "recall_95ci": [round(r_lo, 3), round(r_hi, 3)],
+        "unmatched_calls": tot["unmatched"],
+        "unmatched_calls_per_mm2_95ci": [round(u_lo / area_mm2, 1), round(u_hi / area_mm2, 1)] if area_mm2 else None,
         "recall_atypical": round(tot["atypical_hits"] / max(tot["atypical"], 1), 4),
         "unmatched_calls_per_mm2": round(tot["unmatched"] / (tot["area_um2"] / 1e6), 1),
         "unmatched_calls_per_mm2_centres_only": round((tot["unmatched"] + tot["on_other"]) / (tot["area_um2"] / 1e6), 1),

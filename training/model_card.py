@@ -18,6 +18,11 @@ def table(rows, cols):
     return "\n".join(out)
 
 
+def interval(ci):
+    """An interval [lo, hi] as text; empty when the evaluation had none."""
+    return f"{ci[0]}-{ci[1]}" if ci else ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="target/training")
@@ -40,8 +45,11 @@ def main():
     patches = table(sorted(ds["patches"].items()), [("split / kind", lambda r: r[0]), ("patches", lambda r: r[1])])
     mos = table(sorted(ev["mosaics"].items()), [
         ("test split", lambda r: r[0]), ("crops", lambda r: r[1]["crops"]), ("recall", lambda r: r[1]["recall"]),
+        ("recall 95 % interval", lambda r: interval(r[1].get("recall_95ci"))),
         ("recall atypical", lambda r: r[1]["recall_atypical"]),
         ("unmatched calls per mm²", lambda r: r[1]["unmatched_calls_per_mm2"]),
+        ("unmatched calls", lambda r: r[1].get("unmatched_calls", "")),
+        ("per mm², 95 % interval", lambda r: interval(r[1].get("unmatched_calls_per_mm2_95ci"))),
         ("same, other crops' labelled mitoses counted as unmatched",
          lambda r: r[1].get("unmatched_calls_per_mm2_centres_only", "")),
         ("calls on other crops' labelled mitoses / such figures",
@@ -149,6 +157,12 @@ Through `mitocount count` with default options (`training/evaluate.py`), on data
 trained or tuned on unless said:
 
 {mos}
+
+The intervals are exact 95 % intervals for what the same model would score on more crops
+like these (Clopper & Pearson 1934 for recall, Garwood 1936 for the number of unmatched
+calls as a Poisson count). They are wide: on AtNorM-Br's test crops one call is about
+5.6 per mm², and two training seeds of the same command differ by more than that
+(`training/README.md`), so "within noise" means within these intervals.
 
 Real tissue without (known) mitoses:
 
