@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use mitocount::config::{AnalysisConfig, AnalysisOptions, Pictures, ProgressMode};
 use mitocount::pipeline::{analyse_slide, Progress};
 use mitocount::report::DetectionClass;
@@ -58,24 +60,12 @@ fn cmu1_levels_pixel_size_and_associated_images_agree() {
     }
 }
 
-/// Mean and largest absolute difference of two equal-sized RGB images, grey levels.
-fn differences(a: &image::RgbImage, b: &image::RgbImage) -> (f64, u8) {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let (mut sum, mut max) = (0u64, 0u8);
-    for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
-        let d = x.abs_diff(*y);
-        sum += u64::from(d);
-        max = max.max(d);
-    }
-    (sum as f64 / a.as_raw().len() as f64, max)
-}
-
 #[test]
 fn cmu1_pixels_agree_within_jpeg_decoder_rounding() {
     let (native, os) = both();
     // The whole level (edge tiles included), then regions across every edge: white outside.
     let whole = |s: &Slide| s.read_region(0, 0, 0, 2220, 2967).unwrap();
-    let (mean, max) = differences(&whole(&native), &whole(&os));
+    let (mean, max) = common::diff(&whole(&native), &whole(&os));
     println!("CMU-1 level 0: mean |diff| {mean:.3}, max {max} grey levels");
     assert!(mean < 1.0, "mean |diff| {mean}");
     assert!(max <= 48, "max |diff| {max}");
@@ -90,7 +80,7 @@ fn cmu1_pixels_agree_within_jpeg_decoder_rounding() {
             native.read_region(0, x, y, 128, 96).unwrap(),
             os.read_region(0, x, y, 128, 96).unwrap(),
         );
-        let (mean, _) = differences(&n, &o);
+        let (mean, _) = common::diff(&n, &o);
         assert!(mean < 1.5, "region at ({x}, {y}): mean |diff| {mean}");
         // Outside the level both are exactly white.
         for (px, py, p) in o.enumerate_pixels() {

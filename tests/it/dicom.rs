@@ -233,17 +233,6 @@ fn whole(slide: &Slide, level: usize) -> image::RgbImage {
         .unwrap()
 }
 
-fn mae(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
-}
-
 /// The JPEG fixture: he-400x300 in 128x128 frames, 4 x 3, PixelSpacing 0.25 µm.
 fn jpeg_fixture() -> Fixture {
     let src = source(400, 300);
@@ -320,7 +309,7 @@ fn tiled_full_jpeg_reads_like_its_source_with_pixel_spacing() {
     assert!((slide.mpp().unwrap().um_per_px() - 0.25).abs() < 1e-9);
     assert_eq!(slide.mpp_source(), Some(MppSource::DicomPixelSpacing));
     let img = whole(&slide, 0);
-    let m = mae(&img, &source(400, 300));
+    let m = crate::common::diff(&img, &source(400, 300)).0;
     eprintln!("DICOM JPEG q95 fixture vs its source: MAE {m:.3}");
     assert!(m < 2.0, "MAE {m}");
     // A region across frame borders and past the matrix edge: same pixels, white outside.
@@ -439,7 +428,7 @@ fn two_level_series_in_a_folder_is_one_slide_with_its_label() {
     // Level 1 states 0.5 µm/px: level 0 is 0.25.
     assert!((slide.mpp().unwrap().um_per_px() - 0.25).abs() < 1e-9);
     assert_eq!(whole(&slide, 1), src1);
-    assert!(mae(&whole(&slide, 0), &source(400, 300)) < 2.0);
+    assert!(crate::common::diff(&whole(&slide, 0), &source(400, 300)).0 < 2.0);
     assert_eq!(slide.associated_images().len(), 1);
     assert_eq!(
         slide.read_associated(AssociatedKind::Label).unwrap(),

@@ -5,6 +5,8 @@ mod batch;
 mod browser;
 mod classifier;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 mod count;
 mod detect;
 mod dicom;

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::diff;
 use mitocount::slide::{AssociatedKind, Limits, MppSource, Slide, SlideFormat};
 use mitocount::units::Mpp;
 use mitocount::Error;
@@ -27,19 +28,6 @@ fn png(path: &Path) -> image::RgbImage {
     image::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .into_rgb8()
-}
-
-/// Mean and maximum absolute difference over all samples.
-fn diff(a: &image::RgbImage, b: &image::RgbImage) -> (f64, u8) {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let mut sum = 0u64;
-    let mut max = 0u8;
-    for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
-        let d = x.abs_diff(*y);
-        sum += u64::from(d);
-        max = max.max(d);
-    }
-    (sum as f64 / a.as_raw().len() as f64, max)
 }
 
 fn read_level(slide: &Slide, level: usize) -> image::RgbImage {

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::diff;
 use mitocount::slide::Slide;
 use mitocount::Error;
 
@@ -58,18 +59,6 @@ fn read_all(path: &Path) -> Result<image::RgbImage, Error> {
     let slide = Slide::open(path)?;
     let l = &slide.levels()[0];
     slide.read_region(0, 0, 0, l.width_px as u32, l.height_px as u32)
-}
-
-/// Mean and maximum absolute difference over all samples.
-fn diff(a: &image::RgbImage, b: &image::RgbImage) -> (f64, u8) {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let (mut sum, mut max) = (0u64, 0u8);
-    for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
-        let d = x.abs_diff(*y);
-        sum += u64::from(d);
-        max = max.max(d);
-    }
-    (sum as f64 / a.as_raw().len() as f64, max)
 }
 
 /// The source pixels, read independently of our reader by the `tiff` crate's own
