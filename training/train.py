@@ -11,9 +11,11 @@ Network (wide, the default: input 80 x 80 RGB at 0.25 um/px, 20 um, enough to se
 cell around the figure): five 3x3 convolutions with batch norm and ReLU (24 and 32
 channels at stride 2, then 64, 96 and 128 with 2x2 max pooling after the 3rd and 4th),
 global average pooling, one linear output (logit); about 19.5 M multiply-adds per patch.
-`--arch lean` (64 px, 7.8 M) and `base` (64 px, 15 M) are smaller. A small VGG-style network (Simonyan & Zisserman 2015, arXiv:1409.1556) with
-batch normalisation (Ioffe & Szegedy 2015, arXiv:1502.03167), trained with AdamW
-(Loshchilov & Hutter 2019, arXiv:1711.05101) and a one-cycle schedule.
+`--arch lean` (64 px, 7.8 M) and `base` (64 px, 15 M) are smaller; `deep` (80 px, seven
+convolutions of 32-192 channels, 66 M) is larger (tried 2026-12-07: training/README.md).
+A small VGG-style network (Simonyan & Zisserman 2015, arXiv:1409.1556) with batch
+normalisation (Ioffe & Szegedy 2015, arXiv:1502.03167), trained with AdamW (Loshchilov &
+Hutter 2019, arXiv:1711.05101) and a one-cycle schedule.
 
 Augmentation, applied alike to both classes: any rotation and flips, scale 0.9-1.1, shifts
 of up to 2 px, stain jitter in HED space (Ruifrok & Johnston 2001; Tellez et al. 2018,
@@ -46,12 +48,14 @@ from PIL import Image
 
 SEED = 20261207
 STORED = 128
-# Architectures (channels, strides, 2x2 max pooling after): "lean" (default, about 7.8 M
-# multiply-adds per patch) and "base" (about 15 M).
+# Architectures (input px, channels, strides, 2x2 max pooling after), multiply-adds per
+# patch: "lean" 7.8 M, "base" 15 M, "wide" (the default) 19.5 M, "deep" 66 M.
 ARCHS = {
     "lean": (64, [16, 32, 48, 64, 96], [2, 2, 1, 1, 1], [False, False, True, True, False]),
     "base": (64, [16, 32, 64, 96, 128], [2, 1, 1, 1, 1], [False, True, True, True, False]),
     "wide": (80, [24, 32, 64, 96, 128], [2, 2, 1, 1, 1], [False, False, True, True, False]),
+    "deep": (80, [32, 32, 64, 64, 128, 128, 192], [2, 1, 1, 1, 1, 1, 1],
+             [False, True, False, True, False, True, False]),
 }
 INPUT, CHANNELS, STRIDES, POOL_AFTER = ARCHS["wide"]
 EPOCHS_1 = 36
