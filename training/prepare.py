@@ -238,9 +238,16 @@ def main():
         run_harness(args.harness, [p for p, m, s in negatives if m == mpp and s == "train"], mpp, cand_dir)
 
     patches, labels, sources, kinds, splits, tree, edges = [], [], [], [], [], [], []
+    # Per patch, um: distance from its crop's labelled mitosis and from the nearest other
+    # crop's labelled mitosis that the crop shows (NaN / inf for the benign images), so
+    # that train.py can count the calls the product would make (it merges calls within
+    # 20 um into one and does not count one on a labelled figure).
+    centre_um, other_um = [], []
     half_um = 80 / 2 * PATCH_MPP  # half the network's input (10 um)
 
-    def add(img, x, y, step, label, source, kind, split, score, edge):
+    def add(img, x, y, step, label, source, kind, split, score, edge, d_centre=np.nan, d_other=np.inf):
+        centre_um.append(d_centre)
+        other_um.append(d_other)
         edges.append(edge)
         patches.append(img(x, y, step))
         labels.append(label)
@@ -273,18 +280,20 @@ def main():
                 if t is None:
                     continue  # an empty (white) cell of the last mosaic
                 d_um = np.hypot(x - float(t["x_px"]), y - float(t["y_px"])) * MOSAIC_MPP
-                d_other = [(np.hypot(x - float(o["x_px"]), y - float(o["y_px"])) * MOSAIC_MPP, o["figure_split"])
-                           for o in other.get(key, [])] if args.overlap_labels else []
+                d_all = [(np.hypot(x - float(o["x_px"]), y - float(o["y_px"])) * MOSAIC_MPP, o["figure_split"])
+                         for o in other.get(key, [])]
+                d_near = min([d for d, _ in d_all], default=np.inf)
+                d_other = d_all if args.overlap_labels else []
                 source = f"{short}/{t['file']}"
                 if d_um <= POS_UM:
-                    add(img, x, y, 1.0, 1, source, f"{short}-candidate-mitosis", split, s, edge)
+                    add(img, x, y, 1.0, 1, source, f"{short}-candidate-mitosis", split, s, edge, d_um, d_near)
                 elif any(d <= POS_UM and sp == split for d, sp in d_other):
-                    add(img, x, y, 1.0, 1, source, f"{short}-candidate-other-mitosis", split, s, edge)
+                    add(img, x, y, 1.0, 1, source, f"{short}-candidate-other-mitosis", split, s, edge, d_um, d_near)
                 elif d_um > NEG_UM and all(d > NEG_UM for d, _ in d_other):
-                    add(img, x, y, 1.0, 0, source, f"{short}-crop-nucleus", split, s, edge)
+                    add(img, x, y, 1.0, 0, source, f"{short}-crop-nucleus", split, s, edge, d_um, d_near)
             for t in truth:
                 add(img, float(t["x_px"]), float(t["y_px"]), 1.0, 1, f"{short}/{t['file']}",
-                    f"{short}-crop-centre", split, -1.0, False)
+                    f"{short}-crop-centre", split, -1.0, False, 0.0)
     for png, mpp, split in negatives:
         if split != "train":
             continue
@@ -307,7 +316,8 @@ def main():
         print(f"  {k}: {v}")
     np.savez(os.path.join(args.out, "patches.npz"), patches=np.stack(patches), labels=labels,
              sources=np.array(sources), kinds=kinds_arr, splits=np.array(splits),
-             tree_scores=np.array(tree, np.float32), edges=np.array(edges, bool))
+             tree_scores=np.array(tree, np.float32), edges=np.array(edges, bool),
+             centre_um=np.array(centre_um, np.float32), other_um=np.array(other_um, np.float32))
     with open(os.path.join(args.out, "data_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 

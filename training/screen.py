@@ -181,7 +181,9 @@ def main():
         table, best = [], None
         for thr in np.round(np.arange(0.05, 0.991, 0.01), 2):
             r, fpmm = T.crop_level(scores, sources[tu], kinds[tu], y_tu, tree[tu], thr, -1.0)
-            table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1)})
+            pl = T.product_like_false_calls(scores, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], thr)
+            table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1),
+                          "product_like_false_calls_per_mm2": round(pl, 1)})
             if r >= T.TARGET_RECALL:
                 best = float(thr)
         return max(best if best is not None else 0.05, floor), table
@@ -198,9 +200,10 @@ def main():
     cascade = np.where(passed, stage2, s_screen)
     chosen, table = choose(cascade, max(TTA_FROM, screen_thr))
     r, fpmm = T.crop_level(cascade, sources[tu], kinds[tu], y_tu, tree[tu], chosen, -1.0)
+    pl = T.product_like_false_calls(cascade, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], chosen)
     r1, fp1 = T.crop_level(p_main1, sources[tu], kinds[tu], y_tu, tree[tu], float(meta["threshold"]), -1.0)
-    log(f"main network alone, one view, at {meta['threshold']}: tune crop recall {r1:.3f}, {fp1:.1f} false calls "
-        f"per mm^2; cascade at {chosen}: {r:.3f}, {fpmm:.1f}; 8 views for {np.mean(passed & (p_main1 >= TTA_FROM)):.3f} "
+    log(f"main network alone, one view, at {meta['threshold']}: tune crop recall {r1:.3f}, {fp1:.1f} off-centre calls "
+        f"per mm^2; cascade at {chosen}: {r:.3f}, {fpmm:.1f} ({pl:.1f} product-like); 8 views for {np.mean(passed & (p_main1 >= TTA_FROM)):.3f} "
         f"of tune patches")
 
     # 4. The combined model file, reference patches and the record.
@@ -244,6 +247,7 @@ def main():
         by_kind[k] = {"patches": int(m.sum()), "screen_passed_fraction": round(float(passed[m].mean()), 4),
                       "called_fraction": round(float(np.mean(cascade[m] >= chosen)), 4)}
     res.update({"sha256": sha, "threshold": chosen, "tune_recall": r, "tune_false_calls_per_mm2": fpmm,
+                "tune_product_like_false_calls_per_mm2": pl,
                 "meta": meta2,
                 "cascade": {
                     "screen_threshold": screen_thr, "screen_epochs": 0 if args.screen_from else args.epochs, "screen_seconds": round(train_s),

@@ -225,11 +225,16 @@ def training_sets(data_dir, limit, log):
         raise SystemExit("patches.npz holds test patches: the test split must not reach training")
     data, labels, kinds, sources, tree = z["patches"], z["labels"], z["kinds"], z["sources"], z["tree_scores"]
     edges = z["edges"]
+    # Distances from the crop's labelled mitosis and from other crops' (prepare.py); absent
+    # from a patches.npz written before 2026-12-07 evening.
+    n = len(labels)
+    centre_um = z["centre_um"] if "centre_um" in z.files else np.full(n, np.nan, np.float32)
+    other_um = z["other_um"] if "other_um" in z.files else np.full(n, np.inf, np.float32)
     if limit:
         keep = np.random.default_rng(0).permutation(len(labels))[:limit]
         keep.sort()
-        data, labels, kinds, sources, tree, splits, edges = (
-            a[keep] for a in (data, labels, kinds, sources, tree, splits, edges))
+        data, labels, kinds, sources, tree, splits, edges, centre_um, other_um = (
+            a[keep] for a in (data, labels, kinds, sources, tree, splits, edges, centre_um, other_um))
     # Candidates of whole images (not mosaics) whose window leaves the image would show
     # white beyond the image's end, which only negatives would have: left out.
     image_edge = np.array([str(k).startswith("benign-") for k in kinds]) & edges
@@ -252,7 +257,8 @@ def training_sets(data_dir, limit, log):
         f"with p {want_low:.3f} and a seam with p {want_seam:.3f}")
     log(f"train: {len(pos)} positive, {len(neg)} negative patches; tune: {len(tu)} patches")
     return {"data": data, "labels": labels, "kinds": kinds, "sources": sources, "tree": tree, "tr": tr,
-            "tu": tu, "pos": pos, "neg": neg, "p_low": p_low, "p_seam": p_seam, "image_edge": image_edge}
+            "tu": tu, "pos": pos, "neg": neg, "p_low": p_low, "p_seam": p_seam, "image_edge": image_edge,
+            "centre_um": centre_um, "other_um": other_um}
 
 
 def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
@@ -272,6 +278,36 @@ def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
     recall = sum(hit.get(c, False) for c in crops) / max(len(crops), 1)
     area_mm2 = len(crops) * (128 * 0.25 / 1000.0) ** 2
     return recall, false_calls / area_mm2
+
+
+MERGE_UM = 20.0  # the product merges calls this close into one (src/detect, models/README.md)
+MATCH_UM = 7.5  # a call this close to a labelled mitosis is on it (evaluate.py)
+
+
+def product_like_false_calls(scores, sources, kinds, centre_um, other_um, thr):
+    """Tune-split calls per mm^2 of crop that the product would count as unmatched, from
+    patches: a called crop nucleus more than MERGE_UM from its crop's labelled mitosis
+    and not on another crop's labelled figure; those within MERGE_UM of the mitosis count
+    once per crop, and only where the mitosis itself is not called (otherwise the product
+    merges them into its call). The tune split's per-patch "off-centre candidates" are
+    mostly such halves and fragments of the labelled figure (training/README.md). NaN when
+    patches.npz has no distances."""
+    if np.isnan(centre_um).all():
+        return float("nan")
+    hit, crops, near, far = {}, set(), set(), 0
+    for s, src, k, dc, do in zip(scores, sources, kinds, centre_um, other_um):
+        if k.endswith("crop-centre"):
+            crops.add(src)
+        elif k.endswith("-candidate-mitosis"):
+            hit[src] = hit.get(src, False) or s >= thr
+    for s, src, k, dc, do in zip(scores, sources, kinds, centre_um, other_um):
+        if k.endswith("crop-nucleus") and s >= thr and do > MATCH_UM:
+            if dc > MERGE_UM:
+                far += 1
+            elif not hit.get(src, False):
+                near.add(src)
+    area_mm2 = len(crops) * (128 * 0.25 / 1000.0) ** 2
+    return (far + len(near)) / max(area_mm2, 1e-9)
 
 
 def folded(model, prefix=""):
@@ -402,14 +438,18 @@ def main():
     chosen = None
     for thr in np.round(np.arange(0.05, 0.991, 0.01), 2):
         r, fpmm = crop_level(s_tu, sources[tu], kinds[tu], labels[tu], tree[tu], thr, -1.0)
-        table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1)})
+        pl = product_like_false_calls(s_tu, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], thr)
+        table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1),
+                      "product_like_false_calls_per_mm2": round(pl, 1)})
         if r >= TARGET_RECALL:
             chosen = float(thr)
     if chosen is None:
         chosen = 0.05
     log("tune split: " + json.dumps([t for t in table if abs(t["threshold"] * 20 - round(t["threshold"] * 20)) < 1e-6]))
     r, fpmm = crop_level(s_tu, sources[tu], kinds[tu], labels[tu], tree[tu], chosen, -1.0)
-    log(f"threshold {chosen}: tune crop recall {r:.3f}, {fpmm:.1f} false calls per mm^2 of crop")
+    pl = product_like_false_calls(s_tu, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], chosen)
+    log(f"threshold {chosen}: tune crop recall {r:.3f}, {fpmm:.1f} off-centre candidates called per mm^2 of crop, "
+        f"{pl:.1f} product-like false calls per mm^2")
     by_kind = {}
     for k in sorted(set(kinds[tu].tolist())):
         m = kinds[tu] == k
@@ -448,6 +488,7 @@ def main():
                    "probabilities": [float(v) for v in predict(model, data[ref])]}, f, indent=1)
     with open(os.path.join(args.data, "train_result.json"), "w") as f:
         json.dump({"sha256": sha, "threshold": chosen, "tune_recall": r, "tune_false_calls_per_mm2": fpmm,
+                   "tune_product_like_false_calls_per_mm2": pl,
                    "tune_table": table, "tune_by_kind": by_kind, "train_negatives_called": train_neg,
                    "hard_negatives": hard_kinds, "train_positive": int(len(pos)), "train_negative": int(len(neg)),
                    "tune_patches": int(len(tu)), "train_seconds": round(train_s), "meta": meta,
