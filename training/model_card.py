@@ -31,6 +31,18 @@ def table(rows, cols):
     return "\n".join(out)
 
 
+def tune_table(rows, chosen):
+    """A tune table of train.py / screen.py at every 0.05 and at the chosen threshold; the
+    product-like column where the rows have it (patches.npz written since 2026-12-07
+    evening)."""
+    rows = [t for t in rows if round(t["threshold"] * 20) == t["threshold"] * 20 or t["threshold"] == chosen]
+    cols = [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
+            ("tune off-centre candidates called per mm² of crop", lambda r: r["false_calls_per_mm2"])]
+    if "product_like_false_calls_per_mm2" in rows[0]:
+        cols.append(("tune product-like false calls per mm²", lambda r: r["product_like_false_calls_per_mm2"]))
+    return table(rows, cols)
+
+
 def interval(ci):
     """An interval [lo, hi] as text; empty when the evaluation had none."""
     return f"{ci[0]}-{ci[1]}" if ci else ""
@@ -76,21 +88,11 @@ def main():
     syn = table(sorted(ev["synthetic"].items()), [
         ("synthetic slide", lambda r: r[0]), ("precision", lambda r: round(r[1]["precision"], 3)),
         ("recall", lambda r: round(r[1]["recall"], 3)), ("F1", lambda r: round(r[1]["f1"], 3))])
-    tune = [t for t in tr["tune_table"] if round(t["threshold"] * 20) == t["threshold"] * 20 or t["threshold"] == tr["threshold"]]
-    # Product-like false calls (train.py, from patches.npz written since 2026-12-07 evening).
-    pl_col = [("tune product-like false calls per mm²",
-               lambda r: r.get("product_like_false_calls_per_mm2", ""))]
-    tun = table(tune, [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
-                       ("tune off-centre candidates called per mm² of crop", lambda r: r["false_calls_per_mm2"])]
-                + (pl_col if "product_like_false_calls_per_mm2" in tune[0] else []))
+    tun = tune_table(tr["tune_table"], tr["threshold"])
     cas = tr.get("cascade")
     cascade_text = "No screen: every candidate is scored by the main network, one view."
     if cas:
-        casc_tune = table([t for t in cas["tune_table"] if round(t["threshold"] * 20) == t["threshold"] * 20
-                           or t["threshold"] == tr["threshold"]],
-                          [("threshold", lambda r: r["threshold"]), ("tune crop recall", lambda r: r["recall"]),
-                           ("tune off-centre candidates called per mm² of crop", lambda r: r["false_calls_per_mm2"])]
-                          + (pl_col if "product_like_false_calls_per_mm2" in cas["tune_table"][0] else []))
+        casc_tune = tune_table(cas["tune_table"], tr["threshold"])
         ma = cas["main_alone"]
         cascade_text = f"""Three stages (`training/screen.py`); a candidate's score is the probability of the
 last stage it reached:

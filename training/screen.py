@@ -152,7 +152,7 @@ def main():
     T.INPUT = int(meta["input_px"])
     main_layers = json.loads(meta["layers"])
     d = T.training_sets(args.data, args.limit, log)
-    data, labels, kinds, sources, tree = d["data"], d["labels"], d["kinds"], d["sources"], d["tree"]
+    data, labels, kinds = d["data"], d["labels"], d["kinds"]
     tu, pos, neg = d["tu"], d["pos"], d["neg"]
 
     # 1. The screen, with train.py's augmentation at its geometry.
@@ -180,11 +180,9 @@ def main():
     def choose(scores, floor):
         table, best = [], None
         for thr in np.round(np.arange(0.05, 0.991, 0.01), 2):
-            r, fpmm = T.crop_level(scores, sources[tu], kinds[tu], y_tu, tree[tu], thr, -1.0)
-            pl = T.product_like_false_calls(scores, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], thr)
-            table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1),
-                          "product_like_false_calls_per_mm2": round(pl, 1)})
-            if r >= T.TARGET_RECALL:
+            measures = T.crop_level(scores, d, tu, thr)
+            table.append(T.tune_row(thr, measures))
+            if measures[0] >= T.TARGET_RECALL:
                 best = float(thr)
         return max(best if best is not None else 0.05, floor), table
 
@@ -199,9 +197,8 @@ def main():
         f"{passed[y_tu == 1].mean():.4f} of tune positives, {passed[y_tu == 0].mean():.4f} of tune negatives")
     cascade = np.where(passed, stage2, s_screen)
     chosen, table = choose(cascade, max(TTA_FROM, screen_thr))
-    r, fpmm = T.crop_level(cascade, sources[tu], kinds[tu], y_tu, tree[tu], chosen, -1.0)
-    pl = T.product_like_false_calls(cascade, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], chosen)
-    r1, fp1 = T.crop_level(p_main1, sources[tu], kinds[tu], y_tu, tree[tu], float(meta["threshold"]), -1.0)
+    r, fpmm, pl = T.crop_level(cascade, d, tu, chosen)
+    r1, fp1, _ = T.crop_level(p_main1, d, tu, float(meta["threshold"]))
     log(f"main network alone, one view, at {meta['threshold']}: tune crop recall {r1:.3f}, {fp1:.1f} off-centre calls "
         f"per mm^2; cascade at {chosen}: {r:.3f}, {fpmm:.1f} ({pl:.1f} product-like); 8 views for {np.mean(passed & (p_main1 >= TTA_FROM)):.3f} "
         f"of tune patches")

@@ -223,7 +223,7 @@ def training_sets(data_dir, limit, log):
     splits = z["splits"]
     if "test" in set(splits.tolist()):
         raise SystemExit("patches.npz holds test patches: the test split must not reach training")
-    data, labels, kinds, sources, tree = z["patches"], z["labels"], z["kinds"], z["sources"], z["tree_scores"]
+    data, labels, kinds, sources = z["patches"], z["labels"], z["kinds"], z["sources"]
     edges = z["edges"]
     # Distances from the crop's labelled mitosis and from other crops' (prepare.py); absent
     # from a patches.npz written before 2026-12-07 evening.
@@ -233,8 +233,8 @@ def training_sets(data_dir, limit, log):
     if limit:
         keep = np.random.default_rng(0).permutation(len(labels))[:limit]
         keep.sort()
-        data, labels, kinds, sources, tree, splits, edges, centre_um, other_um = (
-            a[keep] for a in (data, labels, kinds, sources, tree, splits, edges, centre_um, other_um))
+        data, labels, kinds, sources, splits, edges, centre_um, other_um = (
+            a[keep] for a in (data, labels, kinds, sources, splits, edges, centre_um, other_um))
     # Candidates of whole images (not mosaics) whose window leaves the image would show
     # white beyond the image's end, which only negatives would have: left out.
     image_edge = np.array([str(k).startswith("benign-") for k in kinds]) & edges
@@ -256,58 +256,53 @@ def training_sets(data_dir, limit, log):
     log(f"negatives: {e20:.3f} from 20x images, {eseam:.3f} with a natural seam; positives get the 20x look "
         f"with p {want_low:.3f} and a seam with p {want_seam:.3f}")
     log(f"train: {len(pos)} positive, {len(neg)} negative patches; tune: {len(tu)} patches")
-    return {"data": data, "labels": labels, "kinds": kinds, "sources": sources, "tree": tree, "tr": tr,
+    return {"data": data, "labels": labels, "kinds": kinds, "sources": sources, "tr": tr,
             "tu": tu, "pos": pos, "neg": neg, "p_low": p_low, "p_seam": p_seam, "image_edge": image_edge,
             "centre_um": centre_um, "other_um": other_um}
-
-
-def crop_level(scores, sources, kinds, labels, tree, thr, prefilter):
-    """Tune-split crop recall and false calls per mm^2 of crop area at a threshold."""
-    hit = {}
-    false_calls = 0
-    crops = set()
-    for s, src, k, y, t in zip(scores, sources, kinds, labels, tree):
-        if k.endswith("crop-centre"):
-            crops.add(src)
-            continue
-        called = s >= thr and t >= prefilter
-        if k.endswith("-candidate-mitosis"):  # at the crop's centre (not another crop's figure)
-            hit[src] = hit.get(src, False) or called
-        elif k.endswith("crop-nucleus"):
-            false_calls += called
-    recall = sum(hit.get(c, False) for c in crops) / max(len(crops), 1)
-    area_mm2 = len(crops) * (128 * 0.25 / 1000.0) ** 2
-    return recall, false_calls / area_mm2
 
 
 MERGE_UM = 20.0  # the product merges calls this close into one (src/detect, models/README.md)
 MATCH_UM = 7.5  # a call this close to a labelled mitosis is on it (evaluate.py)
 
 
-def product_like_false_calls(scores, sources, kinds, centre_um, other_um, thr):
-    """Tune-split calls per mm^2 of crop that the product would count as unmatched, from
-    patches: a called crop nucleus more than MERGE_UM from its crop's labelled mitosis
-    and not on another crop's labelled figure; those within MERGE_UM of the mitosis count
-    once per crop, and only where the mitosis itself is not called (otherwise the product
-    merges them into its call). The tune split's per-patch "off-centre candidates" are
-    mostly such halves and fragments of the labelled figure (training/README.md). NaN when
-    patches.npz has no distances."""
-    if np.isnan(centre_um).all():
-        return float("nan")
-    hit, crops, near, far = {}, set(), set(), 0
-    for s, src, k, dc, do in zip(scores, sources, kinds, centre_um, other_um):
+def crop_level(scores, d, idx, thr):
+    """The tune-split measures at a threshold, for the patches idx of training_sets' d
+    scored `scores`: crop recall; off-centre candidates called per mm^2 of crop (crop
+    nuclei more than 10 um from the crop's labelled mitosis, patch by patch); and the calls
+    per mm^2 the product would count as unmatched: a called crop nucleus more than
+    MERGE_UM from the crop's mitosis and not on another crop's labelled figure, those
+    within MERGE_UM once per crop and only where the mitosis itself is not called
+    (otherwise the product merges them into its call). The off-centre candidates are
+    mostly such halves and fragments of the labelled figure (training/README.md). The last
+    is NaN when patches.npz has no distances."""
+    sources, kinds = d["sources"][idx], d["kinds"][idx]
+    centre_um, other_um = d["centre_um"][idx], d["other_um"][idx]
+    hit, crops, off_centre = {}, set(), 0
+    for s, src, k in zip(scores, sources, kinds):
         if k.endswith("crop-centre"):
             crops.add(src)
-        elif k.endswith("-candidate-mitosis"):
+        elif k.endswith("-candidate-mitosis"):  # at the crop's centre (not another crop's figure)
             hit[src] = hit.get(src, False) or s >= thr
+        elif k.endswith("crop-nucleus"):
+            off_centre += s >= thr
+    near, far = set(), 0
     for s, src, k, dc, do in zip(scores, sources, kinds, centre_um, other_um):
         if k.endswith("crop-nucleus") and s >= thr and do > MATCH_UM:
             if dc > MERGE_UM:
                 far += 1
             elif not hit.get(src, False):
                 near.add(src)
+    recall = sum(hit.get(c, False) for c in crops) / max(len(crops), 1)
     area_mm2 = len(crops) * (128 * 0.25 / 1000.0) ** 2
-    return (far + len(near)) / max(area_mm2, 1e-9)
+    product_like = float("nan") if np.isnan(centre_um).all() else (far + len(near)) / area_mm2
+    return recall, off_centre / area_mm2, product_like
+
+
+def tune_row(thr, measures):
+    """One row of a tune table (train_result.json, the model card) from crop_level's measures."""
+    r, off_centre, product_like = measures
+    return {"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(off_centre, 1),
+            "product_like_false_calls_per_mm2": round(product_like, 1)}
 
 
 def folded(model, prefix=""):
@@ -396,7 +391,7 @@ def main():
         logf.flush()
 
     d = training_sets(args.data, args.limit, log)
-    data, labels, kinds, sources, tree = d["data"], d["labels"], d["kinds"], d["sources"], d["tree"]
+    data, labels, kinds, sources = d["data"], d["labels"], d["kinds"], d["sources"]
     tr, tu, pos, neg, p_low, p_seam = d["tr"], d["tu"], d["pos"], d["neg"], d["p_low"], d["p_seam"]
     image_edge = d["image_edge"]
 
@@ -437,17 +432,14 @@ def main():
     table = []
     chosen = None
     for thr in np.round(np.arange(0.05, 0.991, 0.01), 2):
-        r, fpmm = crop_level(s_tu, sources[tu], kinds[tu], labels[tu], tree[tu], thr, -1.0)
-        pl = product_like_false_calls(s_tu, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], thr)
-        table.append({"threshold": float(thr), "recall": round(r, 4), "false_calls_per_mm2": round(fpmm, 1),
-                      "product_like_false_calls_per_mm2": round(pl, 1)})
-        if r >= TARGET_RECALL:
+        measures = crop_level(s_tu, d, tu, thr)
+        table.append(tune_row(thr, measures))
+        if measures[0] >= TARGET_RECALL:
             chosen = float(thr)
     if chosen is None:
         chosen = 0.05
     log("tune split: " + json.dumps([t for t in table if abs(t["threshold"] * 20 - round(t["threshold"] * 20)) < 1e-6]))
-    r, fpmm = crop_level(s_tu, sources[tu], kinds[tu], labels[tu], tree[tu], chosen, -1.0)
-    pl = product_like_false_calls(s_tu, sources[tu], kinds[tu], d["centre_um"][tu], d["other_um"][tu], chosen)
+    r, fpmm, pl = crop_level(s_tu, d, tu, chosen)
     log(f"threshold {chosen}: tune crop recall {r:.3f}, {fpmm:.1f} off-centre candidates called per mm^2 of crop, "
         f"{pl:.1f} product-like false calls per mm^2")
     by_kind = {}
