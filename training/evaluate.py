@@ -7,7 +7,12 @@ Everything here goes through the binary a user runs, with default options:
     TUPAC16/MIDOG radius); recall; unmatched calls per mm^2 of crop area (black padding
     excluded; a call on another crop's labelled mitosis that the crop shows, see
     overlaps.py, is not unmatched; `..._centres_only` counts it as unmatched too); and
-    the share of crops with a call more than 15 um off centre;
+    the share of crops with a call more than 15 um off centre; and the look-alike calls:
+    the share of the crops' other nuclei (candidates more than 10 um from the crop's
+    mitosis) that score at least the model's threshold, counted before the product merges
+    calls, and what that makes per mm^2 of the crop area they lie in. Unmatched calls per
+    mm^2 of crop undercount the false calls a slide would show (score_lookalikes says
+    why); the look-alike calls do not;
   * the same mosaics down-sampled to 0.5 um/px (20x), run at --mpp 0.5;
   * held-out real tissue without mitoses: the benign tiles prepare.py kept out, the
     tiatoolbox carcinoma image (0.25 um/px) and CMU-1 (in the training negatives);
@@ -25,7 +30,6 @@ import math
 import os
 import subprocess
 
-import numpy as np
 from PIL import Image
 
 CROP = 128
@@ -35,7 +39,10 @@ RADIUS_UM = 7.5
 MODEL = []  # ["--model", FILE] when evaluating another model than the built-in one
 
 
-def count(binary, image, out, *extra):
+def count(binary, image, out, *extra, listed=None):
+    """Runs `mitocount count`; its report and its calls (x, y px). With `listed` (a list),
+    also appends every listed candidate as (x px, y px, score): all of them with
+    `--candidate-min-score 0`, the calls that merging absorbed included."""
     os.makedirs(out, exist_ok=True)
     subprocess.run([binary, "count", image, "--out", out, "--no-images", "-q", *MODEL, *extra],
                    check=True, stdout=subprocess.DEVNULL)
@@ -47,7 +54,45 @@ def count(binary, image, out, *extra):
         for r in csv.DictReader(rows):
             if r["class"].strip().lower().replace("_", " ") == "mitotic figure":
                 calls.append((float(r["x_px"]), float(r["y_px"])))
+            if listed is not None:
+                listed.append((float(r["x_px"]), float(r["y_px"]), float(r["score"])))
     return report, calls
+
+
+LOOKALIKE_UM = 10.0  # crop nuclei farther than this from the crop's mitosis are its look-alikes
+
+
+def score_lookalikes(truth, listed, threshold, scale, mpp):
+    """Look-alike calls of one mosaic, before the product merges calls: the crop nuclei
+    (candidates) more than LOOKALIKE_UM from their crop's labelled mitosis and more than
+    RADIUS_UM from any other labelled figure the crop shows, and how many of them score at
+    least the model's threshold; and the crop area (black padding excluded) farther than
+    LOOKALIKE_UM from the centre, um^2.
+
+    Why before merging: the product merges calls within 20 um into one call, and in a
+    32 um crop nearly every nucleus is within 20 um of the crop's mitosis, so when that
+    mitosis is called, a call on a neighbouring nucleus disappears into it. Unmatched calls
+    per mm^2 of crop therefore miss most false calls that a slide's ordinary tissue, where
+    mitoses are far apart, would show; the share of crop nuclei called does not."""
+    crop = CROP * scale
+    cells = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth
+             if t.get("kind", "mitotic figure") == "mitotic figure"}
+    others = [(float(t["x_px"]) * scale, float(t["y_px"]) * scale) for t in truth
+              if t.get("kind") == "other mitotic figure"]
+    nuclei = called = 0
+    for x, y, s in listed:
+        t = cells.get((int(x // crop), int(y // crop)))
+        if t is None:
+            continue
+        if math.hypot(x - float(t["x_px"]) * scale, y - float(t["y_px"]) * scale) * mpp <= LOOKALIKE_UM:
+            continue
+        if any(math.hypot(x - ox, y - oy) * mpp <= RADIUS_UM for ox, oy in others):
+            continue
+        nuclei += 1
+        called += s >= threshold
+    ring_um2 = (CROP * 0.25) ** 2 - math.pi * LOOKALIKE_UM ** 2
+    area_um2 = sum(ring_um2 * (1.0 - float(t["black_fraction"])) for t in cells.values())
+    return nuclei, called, area_um2
 
 
 def score_mosaic(truth, calls, scale, mpp):
@@ -131,7 +176,7 @@ def binomial_interval(k, n, alpha=0.05):
 def mosaics(binary, folder, out, scale, split="test"):
     mpp = 0.25 / scale
     tot = {"crops": 0, "hits": 0, "unmatched": 0, "on_other": 0, "far": 0, "area_um2": 0.0, "atypical": 0,
-           "atypical_hits": 0, "other_figures": 0}
+           "atypical_hits": 0, "other_figures": 0, "nuclei": 0, "lookalike_calls": 0, "ring_um2": 0.0}
     for png in sorted(glob.glob(os.path.join(folder, f"{split}_*.png"))):
         # Named by dataset too: md/test_00 and br/test_00 must not share a file or folder.
         stem = os.path.basename(folder) + "_" + os.path.splitext(os.path.basename(png))[0]
@@ -142,8 +187,14 @@ def mosaics(binary, folder, out, scale, split="test"):
             if not os.path.exists(image):
                 im = Image.open(png).convert("RGB")
                 im.resize((im.width // 2, im.height // 2), Image.BOX).save(image)
-        _, calls = count(binary, image, os.path.join(out, f"{stem}_{scale}"), "--mpp", str(mpp))
+        listed = []
+        rep, calls = count(binary, image, os.path.join(out, f"{stem}_{scale}"), "--mpp", str(mpp),
+                           "--candidate-min-score", "0", listed=listed)
         h, u, o, f, a, rows = score_mosaic(truth, calls, scale, mpp)
+        n, c, ring = score_lookalikes(truth, listed, rep["parameters"]["mitosis_threshold"], scale, mpp)
+        tot["nuclei"] += n
+        tot["lookalike_calls"] += c
+        tot["ring_um2"] += ring
         tot["crops"] += len(rows)
         tot["hits"] += h
         tot["unmatched"] += u
@@ -156,6 +207,9 @@ def mosaics(binary, folder, out, scale, split="test"):
     area_mm2 = tot["area_um2"] / 1e6
     r_lo, r_hi = binomial_interval(tot["hits"], tot["crops"]) if tot["crops"] else (0.0, 1.0)
     u_lo, u_hi = poisson_interval(tot["unmatched"])
+    n, c = tot["nuclei"], tot["lookalike_calls"]
+    c_lo, c_hi = binomial_interval(c, n) if n else (0.0, 1.0)
+    ring_mm2 = tot["ring_um2"] / 1e6
     return {
         "crops": tot["crops"],
         "area_mm2": round(area_mm2, 4),
@@ -169,6 +223,12 @@ def mosaics(binary, folder, out, scale, split="test"):
         "other_labelled_figures": tot["other_figures"],
         "calls_on_other_labelled_figures": tot["on_other"],
         "crops_with_call_over_15um_off": round(tot["far"] / max(tot["crops"], 1), 4),
+        "crop_nuclei": n,
+        "crop_nuclei_called": c,
+        "crop_nuclei_called_share": round(c / max(n, 1), 5),
+        "crop_nuclei_called_share_95ci": [round(c_lo, 5), round(c_hi, 5)],
+        "crop_nuclei_per_mm2": round(n / ring_mm2, 0) if ring_mm2 else None,
+        "lookalike_calls_per_mm2": round(c / ring_mm2, 1) if ring_mm2 else None,
     }
 
 
