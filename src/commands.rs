@@ -229,6 +229,11 @@ fn run_info(args: &InfoArgs) -> Result<()> {
                     s.input_px, s.input_mpp_um, s.multiply_adds, s.threshold
                 );
             }
+            if let Some(n) = m.second_multiply_adds {
+                println!(
+                    "second network: {n} multiply-adds per view, averaged with the main network where the views are"
+                );
+            }
             println!(
                 "threshold: {} (probability; --score-threshold overrides)",
                 m.threshold

@@ -15,8 +15,10 @@ Candidates that pass are scored by the main network; those whose probability rea
 TTA_FROM are scored again as the mean over the 8 rotations and mirror images of the patch
 (test-time augmentation; exact permutations of the sample grid, so the Rust forward pass
 reproduces them), which calls fewer ordinary nuclei at the same recall (measured on the
-tune split, `cascade` in train_result.json). A candidate's score is the probability of
-the last stage it reached.
+tune split, `cascade` in train_result.json). With --second, a second network (train.py
+--arch deep) scores those patches too, in the same 8 views, and the score is the mean of
+the two networks' averages: an ensemble of two architectures (training/README.md). A
+candidate's score is the probability of the last stage it reached.
 
 Steps, all on the train and tune splits of DATA/patches.npz (the test split is never
 loaded):
@@ -32,11 +34,13 @@ loaded):
      section of train_result.json.
 
 Usage: screen.py [--data target/training] [--model models/mitosis-cnn.safetensors]
+       [--second SECOND.safetensors]   (a second main network, train.py --arch deep)
        [--screen-from CASCADE.safetensors]   (development: reuse that file's screen
        instead of training one; train.sh always trains)
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -133,6 +137,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=SCREEN_EPOCHS)
     ap.add_argument("--limit", type=int, default=0, help="smoke test: use only this many patches")
     ap.add_argument("--screen-from", help="development: reuse the screen of this cascade model file")
+    ap.add_argument("--second", help="a second main network (train.py's file, e.g. --arch deep) averaged with "
+                    "the main one where the 8 views are")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -175,6 +181,16 @@ def main():
         s_screen = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(screen_u8(data[tu])))).numpy()
     p_views = predict_main_views(main_t, main_layers, data[tu])
     p_main1 = p_views[:, 0]
+    second_t, second_layers = None, None
+    if args.second:
+        second_t, second_meta = load_model(args.second)
+        for k in ("format_version", "input_px", "input_mpp_um", "input_offset", "input_scale"):
+            if second_meta.get(k) != meta.get(k):
+                raise SystemExit(f"{args.second}: {k} {second_meta.get(k)} differs from {args.model}'s {meta.get(k)}")
+        second_layers = json.loads(second_meta["layers"])
+        p_views = (p_views + predict_main_views(second_t, second_layers, data[tu])) / 2
+        log(f"second network {args.second} ({second_meta.get('arch')}, seed {second_meta.get('seed')}) averaged "
+            f"with the main one where the views are")
     stage2 = np.where(p_main1 >= TTA_FROM, p_views.mean(1), p_main1)
 
     def choose(scores, floor):
@@ -214,6 +230,11 @@ def main():
     })
     tensors = dict(main_t)
     tensors.update({"screen." + k: v for k, v in screen_t.items()})
+    if second_t is not None:
+        tensors.update({"second." + k: v for k, v in second_t.items()})
+        meta2.update({"second_layers": json.dumps(second_layers), "second_arch": second_meta.get("arch", ""),
+                      "second_seed": second_meta.get("seed", ""),
+                      "second_threshold_single_view": second_meta["threshold"]})
     sha = T.save(tensors, args.model, meta2)
     log(f"wrote {args.model} sha256 {sha}")
 
@@ -226,7 +247,11 @@ def main():
                                                               (T.STORED - T.INPUT) // 2:(T.STORED + T.INPUT) // 2]), ref_u8)
     with torch.no_grad():
         pv = torch.stack([torch.sigmoid(folded_forward(main_t, main_layers, v)) for v in views(x)], 1)
-        tta = torch.where(pv[:, 0] >= TTA_FROM, pv.mean(1), pv[:, 0])
+        avg = pv.mean(1)
+        if second_t is not None:
+            avg = (avg + torch.stack([torch.sigmoid(folded_forward(second_t, second_layers, v))
+                                      for v in views(x)], 1).mean(1)) / 2
+        tta = torch.where(pv[:, 0] >= TTA_FROM, avg, pv[:, 0])
         su8 = screen_u8(data[tu][ref_idx])
         sprob = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(su8)))
     su8.tofile(os.path.join(args.reference, "reference_screen.u8"))
@@ -249,6 +274,9 @@ def main():
                 "cascade": {
                     "screen_threshold": screen_thr, "screen_epochs": 0 if args.screen_from else args.epochs, "screen_seconds": round(train_s),
                     "screen_multiply_adds": multiply_adds(SCREEN_INPUT, channels, strides, pool_after),
+                    "second": None if second_t is None else {
+                        "arch": second_meta.get("arch", ""), "seed": second_meta.get("seed", ""),
+                        "layers": second_layers, "sha256_of_its_file": hashlib.sha256(open(args.second, "rb").read()).hexdigest()},
                     "tta_from": TTA_FROM, "main_tta_threshold": thr2,
                     "tune_screen_pass_main_calls": round(float(passed[called2].mean()), 4),
                     "tune_screen_pass_positives": round(float(passed[y_tu == 1].mean()), 4),

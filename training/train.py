@@ -374,6 +374,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="smoke test: use only this many patches")
     ap.add_argument("--arch", choices=sorted(ARCHS), default="wide")
     ap.add_argument("--seed", type=int, default=SEED, help="random seed (the shipped model's is the default)")
+    ap.add_argument("--record", default="train",
+                    help="its log and record go to DATA/RECORD.log and DATA/RECORD_result.json (train.sh trains the "
+                         "second network of the ensemble with --record second)")
     args = ap.parse_args()
     epochs_1, epochs_2 = args.epochs
     global INPUT, CHANNELS, STRIDES, POOL_AFTER
@@ -383,7 +386,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     pyrng = random.Random(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    logf = open(os.path.join(args.data, "train.log"), "w")
+    logf = open(os.path.join(args.data, f"{args.record}.log"), "w")
 
     def log(msg):
         print(msg, flush=True)
@@ -478,7 +481,7 @@ def main():
                    "labels": [int(v) for v in labels[ref]], "kinds": [str(k) for k in kinds[ref]],
                    "sources": [str(v) for v in sources[ref]],
                    "probabilities": [float(v) for v in predict(model, data[ref])]}, f, indent=1)
-    with open(os.path.join(args.data, "train_result.json"), "w") as f:
+    with open(os.path.join(args.data, f"{args.record}_result.json"), "w") as f:
         json.dump({"sha256": sha, "threshold": chosen, "tune_recall": r, "tune_false_calls_per_mm2": fpmm,
                    "tune_product_like_false_calls_per_mm2": pl,
                    "tune_table": table, "tune_by_kind": by_kind, "train_negatives_called": train_neg,

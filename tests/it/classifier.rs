@@ -301,3 +301,70 @@ fn format_1_reads_the_main_network_alone_and_a_screen_above_the_threshold_is_ref
     });
     assert!(model_error(&no_screen_tensor).contains("screen.fc.bias"));
 }
+
+/// The embedded model rewritten with its second network replaced: `second` maps each of
+/// the main network's tensor names (`conv0.weight`, ...) to the name whose data the
+/// second network takes for it (`None`: the model without a second network).
+fn with_second(second: Option<&dyn Fn(&str) -> String>) -> Vec<u8> {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let good = std::fs::read(MODEL).unwrap();
+    let st = SafeTensors::deserialize(&good).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&good).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.remove("second_layers");
+    let mut tensors: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("second."))
+        .collect();
+    if let Some(source) = second {
+        meta.insert("second_layers".into(), meta["layers"].clone());
+        let main: Vec<String> = tensors
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !n.contains('.') || n.starts_with("conv") || n.starts_with("fc."))
+            .collect();
+        for name in main {
+            tensors.push((format!("second.{name}"), st.tensor(&source(&name)).unwrap()));
+        }
+    }
+    safetensors::serialize(tensors, Some(meta)).unwrap()
+}
+
+#[test]
+fn a_second_network_is_averaged_in_where_the_views_are() {
+    // A second network equal to the main one: the ensemble scores as the main network alone.
+    let alone = Classifier::from_bytes(&with_second(None), Path::new("alone"), "test").unwrap();
+    let same = |n: &str| n.to_string();
+    let twice =
+        Classifier::from_bytes(&with_second(Some(&same)), Path::new("twice"), "test").unwrap();
+    assert!(alone.info().second_multiply_adds.is_none());
+    assert_eq!(
+        twice.info().second_multiply_adds,
+        Some(alone.info().multiply_adds)
+    );
+    let (_, pixels) = reference();
+    let n = alone.input_px() * alone.input_px() * 3;
+    let (mut scratch, mut input) = (Scratch::default(), Vec::new());
+    let mut averaged = 0;
+    for patch in pixels.chunks_exact(n) {
+        let a = alone.probability(patch, &mut scratch, &mut input);
+        let b = twice.probability(patch, &mut scratch, &mut input);
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        averaged += usize::from(a >= alone.info().views_from);
+    }
+    assert!(
+        averaged >= 4,
+        "only {averaged} reference patches reach the views"
+    );
+    // Its tensors are checked like the main network's: a misshapen one is named.
+    let swap = |n: &str| {
+        if n == "fc.weight" {
+            "conv0.bias".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let msg = model_error(&with_second(Some(&swap)));
+    assert!(msg.contains("second.fc.weight"), "{msg}");
+}

@@ -76,7 +76,8 @@ impl Meta<'_> {
 }
 
 /// Parses and validates a model: format version 1 (one network) or 2 (an optional
-/// screen, `screen.*` tensors with `screen_*` metadata, and `tta_views`).
+/// screen, `screen.*` tensors with `screen_*` metadata, `tta_views`, and an optional
+/// second network, `second.*` tensors with `second_layers`).
 pub(super) fn parse(bytes: &[u8], path: &Path, source: &str) -> Result<Classifier> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| {
         model_err(
@@ -151,6 +152,17 @@ pub(super) fn parse(bytes: &[u8], path: &Path, source: &str) -> Result<Classifie
     } else {
         None
     };
+    // A second network reads the main network's patch (same size, pixel size and input
+    // scaling), so only its layers may differ.
+    let second = if v2 && meta.has("second_layers") {
+        Some(Stage {
+            net: network(&st, &meta, "second.", "second_layers", input_px)?,
+            input_px,
+            input_mpp_um,
+        })
+    } else {
+        None
+    };
     let sha256 = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -172,6 +184,7 @@ pub(super) fn parse(bytes: &[u8], path: &Path, source: &str) -> Result<Classifie
             threshold: *t,
             multiply_adds: s.net.multiply_adds(),
         }),
+        second_multiply_adds: second.as_ref().map(|s| s.net.multiply_adds()),
     };
     Ok(Classifier {
         main: Stage {
@@ -180,6 +193,7 @@ pub(super) fn parse(bytes: &[u8], path: &Path, source: &str) -> Result<Classifie
             input_mpp_um,
         },
         screen: screen.map(|(s, _)| s),
+        second,
         info,
         offset: meta.num("input_offset")? as f32,
         scale: meta.num("input_scale")? as f32,

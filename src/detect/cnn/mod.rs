@@ -29,6 +29,13 @@
 //! candidates on a slide are ordinary nuclei, and the screen turns most of them away at
 //! about a twentieth of the cost (`training/screen.py` trains and calibrates it).
 //!
+//! A format-2 model may also hold a **second network** (tensors `second.conv{i}.*`,
+//! `second.fc.*`; metadata `second_layers`) that reads the main network's patch: for the
+//! patches whose main one-view probability reaches `tta_from`, the score is the mean of
+//! the two networks' view-averaged probabilities (an ensemble of two architectures,
+//! which make different mistakes: Dietterich 2000, "Ensemble methods in machine
+//! learning"; `training/README.md` says why these two).
+//!
 //! Anything else is refused with [`Error::Model`] naming the file and the fault.
 
 mod load;
@@ -78,6 +85,10 @@ pub struct ModelInfo {
     /// The cascade's first stage, when the model has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen: Option<ScreenInfo>,
+    /// Multiply-adds of one view of the second network, when the model has one (averaged
+    /// with the main network where the views are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_multiply_adds: Option<u64>,
 }
 
 fn one_view() -> usize {
@@ -110,6 +121,7 @@ struct Stage {
 pub struct Classifier {
     main: Stage,
     screen: Option<Stage>,
+    second: Option<Stage>,
     info: ModelInfo,
     offset: f32,
     scale: f32,
@@ -167,7 +179,8 @@ impl Classifier {
     /// Probability (0..=1) that the patch `[side, side, 3]` (8-bit RGB, row-major, as
     /// [`sample_patch`] cuts it at [`ModelInfo::input_mpp_um`]) shows a mitotic figure at
     /// its centre, by the main network: its probability for the patch as it is, or, when
-    /// that reaches [`ModelInfo::views_from`], the mean over [`ModelInfo::views`] views.
+    /// that reaches [`ModelInfo::views_from`], the mean over [`ModelInfo::views`] views,
+    /// averaged with the second network's mean over as many views when the model has one.
     /// A patch of the wrong length scores 0.
     pub fn probability(
         &self,
@@ -177,13 +190,22 @@ impl Classifier {
     ) -> f64 {
         let first = self.stage_probability(&self.main, patch_rgb, 0, scratch, input);
         let views = self.info.views;
-        if views == 1 || first < self.info.views_from {
+        if first < self.info.views_from || (views == 1 && self.second.is_none()) {
             return first;
         }
         let rest: f64 = (1..views)
             .map(|v| self.stage_probability(&self.main, patch_rgb, v, scratch, input))
             .sum();
-        (first + rest) / views as f64
+        let main = (first + rest) / views as f64;
+        match &self.second {
+            None => main,
+            Some(second) => {
+                let sum: f64 = (0..views)
+                    .map(|v| self.stage_probability(second, patch_rgb, v, scratch, input))
+                    .sum();
+                (main + sum / views as f64) / 2.0
+            }
+        }
     }
 
     /// The screen's probability for its own patch (`[s, s, 3]` at
