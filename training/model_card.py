@@ -12,16 +12,16 @@ import os
 
 
 OFF_CENTRE = """"Off-centre candidates" are the crops' candidates more than 10 µm from the crop's
-labelled mitosis, patch by patch (not the product's calls). Near the threshold almost all
-of those called lie within 20 µm of that mitosis: the other half of an anaphase, a
-fragment of the same figure, which the product merges into one call (measured 2026-12-07
-for the shipped network: 24 of 25 at its one-view threshold; `training/README.md`). So
-these numbers are far above the product's unmatched calls (the Scores table;
-`evaluate.py --tune`) and do not compare two models' specificity; the threshold rule uses
-recall only. Where the table has it, "product-like false calls" counts from the same
-patches what the product would: a called nucleus more than 20 µm from the crop's mitosis
-and not on another crop's labelled figure, and those nearer only once per crop and only
-where the mitosis itself is not called."""
+labelled mitosis, patch by patch: the crops' other nuclei. Those called lie at the same
+distances from the mitosis as all of them (10-25 µm), not nearer, so they are look-alikes,
+not the other half of the figure (`training/README.md`; an earlier card said the opposite,
+misled by the crop's size: in a 32 µm crop nearly every nucleus is within 20 µm of its
+centre). This is the tune measure that compares two models' specificity; the threshold
+rule uses recall only. Where the table has it, "product-like false calls" counts from the
+same patches what the Scores table's unmatched calls count: a called nucleus more than 20
+µm from the crop's mitosis and not on another crop's labelled figure, and those nearer only
+once per crop and only where the mitosis itself is not called (the product merges them
+into that call), so on crops it misses most look-alike calls."""
 
 
 def table(rows, cols):
@@ -41,6 +41,22 @@ def tune_table(rows, chosen):
     if "product_like_false_calls_per_mm2" in rows[0]:
         cols.append(("tune product-like false calls per mm²", lambda r: r["product_like_false_calls_per_mm2"]))
     return table(rows, cols)
+
+
+def second_macs(model, layers, side):
+    """Multiply-adds of one view of the model file's second network (3x3 convolutions,
+    padding 1, as src/detect/cnn/net.rs counts them, plus the final dot product)."""
+    raw = open(model, "rb").read()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    total, cin = 0, 3
+    for i, layer in enumerate(layers):
+        cout = header[f"second.conv{i}.weight"]["shape"][0]
+        side = (side - 1) // layer["stride"] + 1
+        total += side * side * cout * cin * 9
+        if layer["pool_after"]:
+            side //= 2
+        cin = cout
+    return total + cin
 
 
 def interval(ci):
@@ -80,6 +96,14 @@ def main():
         ("calls on other crops' labelled mitoses / such figures",
          lambda r: f'{r[1].get("calls_on_other_labelled_figures", "")} / {r[1].get("other_labelled_figures", "")}'),
         ("crops with a call > 15 µm off centre", lambda r: r[1]["crops_with_call_over_15um_off"])])
+    look = [r for r in sorted(ev["mosaics"].items()) if "crop_nuclei" in r[1]]
+    lookalike = table(look, [
+        ("test split", lambda r: r[0]), ("crop nuclei", lambda r: r[1]["crop_nuclei"]),
+        ("called", lambda r: r[1]["crop_nuclei_called"]),
+        ("share called", lambda r: f'{100 * r[1]["crop_nuclei_called_share"]:.2f} %'),
+        ("95 % interval", lambda r: "-".join(f"{100 * v:.2f} %" for v in r[1]["crop_nuclei_called_share_95ci"])),
+        ("crop nuclei per mm²", lambda r: int(r[1]["crop_nuclei_per_mm2"])),
+        ("look-alike calls per mm²", lambda r: r[1]["lookalike_calls_per_mm2"])]) if look else "not measured"
     tis = table(sorted(ev["tissue"].items()), [
         ("image", lambda r: r[0]), ("role", lambda r: r[1].get("role", "held out")),
         ("calls", lambda r: r[1]["calls"]),
@@ -90,6 +114,20 @@ def main():
         ("recall", lambda r: round(r[1]["recall"], 3)), ("F1", lambda r: round(r[1]["f1"], 3))])
     tun = tune_table(tr["tune_table"], tr["threshold"])
     cas = tr.get("cascade")
+    second_text = ""
+    sec = (cas or {}).get("second")
+    if sec:
+        sr_path = os.path.join(args.data, "second_result.json")
+        sr = json.load(open(sr_path)) if os.path.exists(sr_path) else {}
+        second_text = f""", by the main
+   network **and a second network** (`--arch {sec['arch']}`, seed {sec['seed']}: seven 3x3
+   convolutions, layers `{json.dumps(sec['layers'])}`, {second_macs(args.model, sec['layers'], int(m['input_px'])):,}
+   multiply-adds per view; {sr.get('train_seconds', '?')} s of training; its own one-view threshold would be
+   {m.get('second_threshold_single_view')}), each over the 8 views; the score is the mean of
+   the two. Two architectures make different mistakes: on the tune split the deeper one
+   alone called half as many of the crops' other nuclei as the main one, but it called the
+   synthetic slides' drawn apoptotic cells, which the main one does not; averaged, neither
+   (`training/README.md`)"""
     cascade_text = "No screen: every candidate is scored by the main network, one view."
     if cas:
         casc_tune = tune_table(cas["tune_table"], tr["threshold"])
@@ -106,7 +144,7 @@ last stage it reached:
    {cas['screen_epochs']} epochs with the same data and augmentation (seed {m['screen_seed']}), in {cas['screen_seconds']} s.
 2. **Main network**, one view.
 3. **8 views** (the 4 rotations by 90° and their mirror images, averaged; test-time
-   augmentation) for the candidates whose one-view probability reaches {cas['tta_from']}.
+   augmentation) for the candidates whose one-view probability reaches {cas['tta_from']}{second_text}.
 
 The decision threshold {tr['threshold']} is chosen for the whole cascade by the same rule
 as the main network's alone ({ma['threshold']} for one view: tune crop recall {ma['tune_recall']:.3f},
@@ -185,6 +223,19 @@ like these (Clopper & Pearson 1934 for recall, Garwood 1936 for the number of un
 calls as a Poisson count). They are wide: on AtNorM-Br's test crops one call is about
 5.6 per mm², and two training seeds of the same command differ by more than that
 (`training/README.md`), so "within noise" means within these intervals.
+
+**Look-alike calls** (the measure to read for real slides): the crops' other nuclei
+(candidates more than 10 µm from the crop's mitosis, not on another labelled figure) that
+score at least the threshold, counted before the product merges calls:
+
+{lookalike}
+
+The unmatched calls above undercount a slide's false calls: the product merges calls
+within 20 µm into one, and in a 32 µm crop nearly every nucleus lies within 20 µm of the
+crop's mitosis, so where that mitosis is called a call on its neighbour disappears into it.
+On a slide, where mitoses are far apart, it would count. A slide's false calls per mm² are
+about the share called times its candidates per mm² (tumour about 5,000-7,000): the
+"look-alike calls per mm²" column.
 
 Real tissue without (known) mitoses:
 

@@ -4,7 +4,7 @@ the training data invite: positives are always at a crop centre, far from the cr
 edges; many negatives lie near a seam of the mosaic).
 
 On the tune split (never trained on), with the exported model (batch norm folded, as Rust
-runs it):
+runs it; the screen left out, the views and the second network in):
   1. patches centred on nothing: random points of the tune mosaics at least 8 um from every
      candidate and crop centre; the share scored at or above the threshold;
   2. seams pasted into the tune positives (the crop centres): white, black, or another
@@ -24,27 +24,36 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+import screen as S
 from train import load_safetensors
 
 
 def load_model(path):
+    """The model's scoring as the product scores a patch the screen passed: the main
+    network's one view, or from `tta_from` the mean of the 8 views, averaged with the
+    second network's where the file has one."""
     t, meta = load_safetensors(path)
     layers = json.loads(meta["layers"])
     off, scale = float(meta["input_offset"]), float(meta["input_scale"])
+    views = int(meta.get("tta_views", 1))
+    views_from = float(meta.get("tta_from", 0.0))
+    second = json.loads(meta["second_layers"]) if "second_layers" in meta else None
 
     def run(x_u8):  # [B, S, S, 3] uint8 -> probabilities
         x = torch.from_numpy(x_u8).permute(0, 3, 1, 2).float() / 255.0
         x = (x - off) * scale
         with torch.no_grad():
-            for i, l in enumerate(layers):
-                x = F.relu(F.conv2d(x, t[f"conv{i}.weight"], t[f"conv{i}.bias"], stride=l["stride"], padding=1))
-                if l["pool_after"]:
-                    x = F.max_pool2d(x, 2)
-            x = x.mean(dim=(2, 3))
-            return torch.sigmoid(x @ t["fc.weight"].T + t["fc.bias"]).squeeze(1).numpy()
+            p1 = torch.sigmoid(S.folded_forward(t, layers, x))
+            if views == 1 and second is None:
+                return p1.numpy()
+            vs = list(S.views(x))[:views]
+            avg = torch.stack([torch.sigmoid(S.folded_forward(t, layers, v)) for v in vs], 1).mean(1)
+            if second is not None:
+                avg = (avg + torch.stack([torch.sigmoid(S.folded_forward(t, second, v, "second."))
+                                          for v in vs], 1).mean(1)) / 2
+            return torch.where(p1 >= views_from, avg, p1).numpy()
 
     return run, int(meta["input_px"]), float(meta["threshold"])
 
