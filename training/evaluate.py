@@ -59,6 +59,18 @@ def count(binary, image, out, *extra, listed=None):
     return report, calls
 
 
+def crop_cells(truth):
+    """A mosaic's truth rows by crop cell (column, row): each crop's labelled mitosis, and
+    the other crops' labelled mitoses it shows (a list per cell)."""
+    cells = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth
+             if t.get("kind", "mitotic figure") == "mitotic figure"}
+    other = {}
+    for t in truth:
+        if t.get("kind") == "other mitotic figure":
+            other.setdefault((int(t["cell_col"]), int(t["cell_row"])), []).append(t)
+    return cells, other
+
+
 LOOKALIKE_UM = 10.0  # crop nuclei farther than this from the crop's mitosis are its look-alikes
 
 
@@ -75,10 +87,8 @@ def score_lookalikes(truth, listed, threshold, scale, mpp):
     per mm^2 of crop therefore miss most false calls that a slide's ordinary tissue, where
     mitoses are far apart, would show; the share of crop nuclei called does not."""
     crop = CROP * scale
-    cells = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth
-             if t.get("kind", "mitotic figure") == "mitotic figure"}
-    others = [(float(t["x_px"]) * scale, float(t["y_px"]) * scale) for t in truth
-              if t.get("kind") == "other mitotic figure"]
+    cells, other = crop_cells(truth)
+    others = [(float(t["x_px"]) * scale, float(t["y_px"]) * scale) for ts in other.values() for t in ts]
     nuclei = called = 0
     for x, y, s in listed:
         t = cells.get((int(x // crop), int(y // crop)))
@@ -104,12 +114,7 @@ def score_mosaic(truth, calls, scale, mpp):
     is on a labelled mitosis, neither a hit nor unmatched; `unmatched_centres_only` counts
     it as unmatched as well (the measure before the overlaps were known)."""
     crop = CROP * scale
-    cells = {(int(t["cell_col"]), int(t["cell_row"])): t for t in truth
-             if t.get("kind", "mitotic figure") == "mitotic figure"}
-    other = {}
-    for t in truth:
-        if t.get("kind") == "other mitotic figure":
-            other.setdefault((int(t["cell_col"]), int(t["cell_row"])), []).append(t)
+    cells, other = crop_cells(truth)
     per = {k: [] for k in cells}
     for x, y in calls:
         k = (int(x // crop), int(y // crop))

@@ -43,22 +43,6 @@ def tune_table(rows, chosen):
     return table(rows, cols)
 
 
-def second_macs(model, layers, side):
-    """Multiply-adds of one view of the model file's second network (3x3 convolutions,
-    padding 1, as src/detect/cnn/net.rs counts them, plus the final dot product)."""
-    raw = open(model, "rb").read()
-    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
-    total, cin = 0, 3
-    for i, layer in enumerate(layers):
-        cout = header[f"second.conv{i}.weight"]["shape"][0]
-        side = (side - 1) // layer["stride"] + 1
-        total += side * side * cout * cin * 9
-        if layer["pool_after"]:
-            side //= 2
-        cin = cout
-    return total + cin
-
-
 def interval(ci):
     """An interval [lo, hi] as text; empty when the evaluation had none."""
     return f"{ci[0]}-{ci[1]}" if ci else ""
@@ -121,7 +105,7 @@ def main():
         sr = json.load(open(sr_path)) if os.path.exists(sr_path) else {}
         second_text = f""", by the main
    network **and a second network** (`--arch {sec['arch']}`, seed {sec['seed']}: seven 3x3
-   convolutions, layers `{json.dumps(sec['layers'])}`, {second_macs(args.model, sec['layers'], int(m['input_px'])):,}
+   convolutions, layers `{json.dumps(sec['layers'])}`, {sec['multiply_adds']:,}
    multiply-adds per view; {sr.get('train_seconds', '?')} s of training; its own one-view threshold would be
    {m.get('second_threshold_single_view')}), each over the 8 views; the score is the mean of
    the two. Two architectures make different mistakes: on the tune split the deeper one

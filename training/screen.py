@@ -100,13 +100,30 @@ def screen_input(u8_32):
 
 
 @torch.no_grad()
-def predict_main_views(tensors, layers, u8, batch=256):
-    """Main-network probabilities [B, 8] of the 8 views of each patch's centre INPUT px."""
+def predict_main_views(tensors, layers, u8, batch=256, prefix="", n_views=TTA_VIEWS, prepare=None):
+    """Probabilities [B, n_views] of a main network (tensors named `prefix` + ...) for the
+    first n_views views of each patch: of its centre INPUT px (T.plain), or of what
+    `prepare` makes of a uint8 batch."""
+    prepare = prepare or T.plain
     out = []
     for k in range(0, len(u8), batch):
-        x = T.plain(u8[k:k + batch])
-        out.append(torch.stack([torch.sigmoid(folded_forward(tensors, layers, v)) for v in views(x)], 1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, TTA_VIEWS), np.float32)
+        x = prepare(u8[k:k + batch])
+        out.append(torch.stack([torch.sigmoid(folded_forward(tensors, layers, v, prefix))
+                                for _, v in zip(range(n_views), views(x))], 1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, n_views), np.float32)
+
+
+def main_stage(u8, main, second=None, views_from=TTA_FROM, n_views=TTA_VIEWS, prepare=None):
+    """What the product scores patches the screen passed, as src/detect/cnn does: the main
+    network's one-view probability, and from `views_from` the mean of its n_views views,
+    averaged with the second network's mean when there is one. Networks are (tensors,
+    layers, prefix). Returns (one-view probabilities, scores)."""
+    pv = predict_main_views(main[0], main[1], u8, prefix=main[2], n_views=n_views, prepare=prepare)
+    avg = pv.mean(1)
+    if second is not None:
+        avg = (avg + predict_main_views(second[0], second[1], u8, prefix=second[2], n_views=n_views,
+                                        prepare=prepare).mean(1)) / 2
+    return pv[:, 0], np.where(pv[:, 0] >= views_from, avg, pv[:, 0])
 
 
 def train_screen(args, d, log, rng, pyrng, gen):
@@ -179,19 +196,17 @@ def main():
     y_tu = labels[tu]
     with torch.no_grad():
         s_screen = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(screen_u8(data[tu])))).numpy()
-    p_views = predict_main_views(main_t, main_layers, data[tu])
-    p_main1 = p_views[:, 0]
-    second_t, second_layers = None, None
+    main_net, second_net = (main_t, main_layers, ""), None
     if args.second:
         second_t, second_meta = load_model(args.second)
         for k in ("format_version", "input_px", "input_mpp_um", "input_offset", "input_scale"):
             if second_meta.get(k) != meta.get(k):
                 raise SystemExit(f"{args.second}: {k} {second_meta.get(k)} differs from {args.model}'s {meta.get(k)}")
         second_layers = json.loads(second_meta["layers"])
-        p_views = (p_views + predict_main_views(second_t, second_layers, data[tu])) / 2
+        second_net = (second_t, second_layers, "")
         log(f"second network {args.second} ({second_meta.get('arch')}, seed {second_meta.get('seed')}) averaged "
             f"with the main one where the views are")
-    stage2 = np.where(p_main1 >= TTA_FROM, p_views.mean(1), p_main1)
+    p_main1, stage2 = main_stage(data[tu], main_net, second_net)
 
     def choose(scores, floor):
         table, best = [], None
@@ -230,7 +245,7 @@ def main():
     })
     tensors = dict(main_t)
     tensors.update({"screen." + k: v for k, v in screen_t.items()})
-    if second_t is not None:
+    if second_net is not None:
         tensors.update({"second." + k: v for k, v in second_t.items()})
         meta2.update({"second_layers": json.dumps(second_layers), "second_arch": second_meta.get("arch", ""),
                       "second_seed": second_meta.get("seed", ""),
@@ -242,16 +257,10 @@ def main():
     ref = json.load(open(ref_path))
     ref_u8 = np.fromfile(os.path.join(args.reference, "reference.u8"), np.uint8).reshape(-1, T.INPUT, T.INPUT, 3)
     ref_idx = [int(np.where(tu == i)[0][0]) for i in ref_index(tu, kinds)]
-    x = T.plain(data[tu][ref_idx])
     assert np.array_equal(np.ascontiguousarray(data[tu][ref_idx][:, (T.STORED - T.INPUT) // 2:(T.STORED + T.INPUT) // 2,
                                                               (T.STORED - T.INPUT) // 2:(T.STORED + T.INPUT) // 2]), ref_u8)
+    _, tta = main_stage(data[tu][ref_idx], main_net, second_net)
     with torch.no_grad():
-        pv = torch.stack([torch.sigmoid(folded_forward(main_t, main_layers, v)) for v in views(x)], 1)
-        avg = pv.mean(1)
-        if second_t is not None:
-            avg = (avg + torch.stack([torch.sigmoid(folded_forward(second_t, second_layers, v))
-                                      for v in views(x)], 1).mean(1)) / 2
-        tta = torch.where(pv[:, 0] >= TTA_FROM, avg, pv[:, 0])
         su8 = screen_u8(data[tu][ref_idx])
         sprob = torch.sigmoid(folded_forward(screen_t, screen_layers, screen_input(su8)))
     su8.tofile(os.path.join(args.reference, "reference_screen.u8"))
@@ -274,9 +283,12 @@ def main():
                 "cascade": {
                     "screen_threshold": screen_thr, "screen_epochs": 0 if args.screen_from else args.epochs, "screen_seconds": round(train_s),
                     "screen_multiply_adds": multiply_adds(SCREEN_INPUT, channels, strides, pool_after),
-                    "second": None if second_t is None else {
+                    "second": None if second_net is None else {
                         "arch": second_meta.get("arch", ""), "seed": second_meta.get("seed", ""),
-                        "layers": second_layers, "sha256_of_its_file": hashlib.sha256(open(args.second, "rb").read()).hexdigest()},
+                        "layers": second_layers, "multiply_adds": multiply_adds(
+                            T.INPUT, [second_t[f"conv{i}.weight"].shape[0] for i in range(len(second_layers))],
+                            [l["stride"] for l in second_layers], [l["pool_after"] for l in second_layers]),
+                        "sha256_of_its_file": hashlib.sha256(open(args.second, "rb").read()).hexdigest()},
                     "tta_from": TTA_FROM, "main_tta_threshold": thr2,
                     "tune_screen_pass_main_calls": round(float(passed[called2].mean()), 4),
                     "tune_screen_pass_positives": round(float(passed[y_tu == 1].mean()), 4),

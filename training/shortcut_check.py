@@ -41,19 +41,12 @@ def load_model(path):
     views_from = float(meta.get("tta_from", 0.0))
     second = json.loads(meta["second_layers"]) if "second_layers" in meta else None
 
+    def prepare(x_u8):  # [B, S, S, 3] uint8 -> network input
+        x = torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).float() / 255.0
+        return (x - off) * scale
+
     def run(x_u8):  # [B, S, S, 3] uint8 -> probabilities
-        x = torch.from_numpy(x_u8).permute(0, 3, 1, 2).float() / 255.0
-        x = (x - off) * scale
-        with torch.no_grad():
-            p1 = torch.sigmoid(S.folded_forward(t, layers, x))
-            if views == 1 and second is None:
-                return p1.numpy()
-            vs = list(S.views(x))[:views]
-            avg = torch.stack([torch.sigmoid(S.folded_forward(t, layers, v)) for v in vs], 1).mean(1)
-            if second is not None:
-                avg = (avg + torch.stack([torch.sigmoid(S.folded_forward(t, second, v, "second."))
-                                          for v in vs], 1).mean(1)) / 2
-            return torch.where(p1 >= views_from, avg, p1).numpy()
+        return S.main_stage(x_u8, (t, layers, ""), second and (t, second, "second."), views_from, views, prepare)[1]
 
     return run, int(meta["input_px"]), float(meta["threshold"])
 
